@@ -398,7 +398,9 @@ def import_(
         memedit import shared.memedit --on-conflict replace
     """
     with _open(store_path, create=True) as store:
-        report = store.import_bundle(path, on_conflict=cast(OnConflict, on_conflict), dry_run=dry_run)
+        report = store.import_bundle(
+            path, on_conflict=cast(OnConflict, on_conflict), dry_run=dry_run
+        )
     _report_import(report, as_json)
 
 

