@@ -83,7 +83,7 @@ class Manifest(BaseModel):
     """``manifest.json``: what a bundle holds and how to check it."""
 
     format: Literal["memedit.bundle"]
-    format_version: int = Field(ge=1)
+    format_version: int = Field(ge=1, strict=True)  # "99", 2.0 or true must not pass as 1
     memedit_version: str
     created: str
     embedder: EmbedderInfo
@@ -237,9 +237,14 @@ class _Reader:
             raise BundleError(
                 f"{self.where}: {name} is {declared:,} bytes, over the {cap:,}-byte cap."
             )
-        data = self._read(name, cap + 1)
-        if len(data) > cap:
-            raise BundleError(f"{self.where}: {name} is over the {cap:,}-byte cap.")
+        # Read at most one byte past the declared size, never up to the cap: a
+        # buffered read(n) allocates n bytes up front, and the caps are gigabytes.
+        data = self._read(name, declared + 1)
+        if len(data) != declared:
+            raise BundleError(
+                f"{self.where}: {name} is not the {declared:,} bytes its entry declares; "
+                "the bundle is corrupt or changed while being read."
+            )
         return data
 
     def _read(self, name: str, limit: int) -> bytes:
@@ -266,8 +271,11 @@ class _ZipReader(_Reader):
             self.sizes[info.filename] = info.file_size
 
     def _read(self, name: str, limit: int) -> bytes:
-        with self.archive.open(name) as member:
-            return member.read(limit)
+        try:
+            with self.archive.open(name) as member:
+                return member.read(limit)
+        except (NotImplementedError, RuntimeError) as exc:  # unknown compression, encryption
+            raise BundleError(f"{self.where}: cannot read {name} ({exc}).") from None
 
 
 class _TarReader(_Reader):
@@ -388,6 +396,10 @@ def _parse_edits(data: bytes, manifest: Manifest, where: Path) -> list[Edit]:
             ) from None
         except MemeditError as exc:
             raise BundleError(f"{where}: edits.jsonl line {number}: {exc}") from None
+        except (TypeError, ValueError) as exc:  # e.g. tags not a list, a lone surrogate
+            raise BundleError(
+                f"{where}: edits.jsonl line {number}: not a valid edit ({exc})."
+            ) from None
         if edit.id in seen:
             raise BundleError(f"{where}: edits.jsonl line {number}: duplicate id {edit.id}.")
         seen.add(edit.id)

@@ -182,7 +182,8 @@ def build_edit(draft: EditDraft) -> Edit:
     Free text gets its subject, question part and target derived (see
     :mod:`memedit.facts`); structured fields get a text composed from them.
     """
-    text = _clean("text", draft.text)
+    given_only_text = draft.text is not None and draft.prompt is None and draft.target is None
+    text = _clean("text", draft.text, required=given_only_text)
     subject = _clean("subject", draft.subject)
     prompt = _clean("prompt", draft.prompt)
     target = _clean("target", draft.target)

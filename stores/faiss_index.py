@@ -100,8 +100,8 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids, best first; ids of -1 mark empty slots."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
-        k = max(1, min(k, self.ntotal - len(self._dead))) if self.ntotal > len(self._dead) else 0
-        if k == 0:
+        k = min(k, self.ntotal)
+        if k <= 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
         scores, ids = self._index.search(queries, k, params=self._search_params())

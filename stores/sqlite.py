@@ -183,7 +183,8 @@ class _Transaction(StoreTransaction):
     def _retire(self, ids: Sequence[str]) -> None:
         for chunk in _chunks(list(ids)):
             self.conn.execute(
-                f"INSERT INTO retired (seq) SELECT seq FROM edits WHERE id IN ({_placeholders(len(chunk))})",
+                # only live edits are in an index; superseded ones were retired already
+                f"INSERT INTO retired (seq) SELECT seq FROM edits WHERE status = 'live' AND id IN ({_placeholders(len(chunk))})",
                 chunk,
             )
 

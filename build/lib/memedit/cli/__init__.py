@@ -1,0 +1,5 @@
+"""The `memedit` command line: a thin click layer over :mod:`memedit`."""
+
+from memedit.cli.app import cli
+
+__all__ = ["cli"]

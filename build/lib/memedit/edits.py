@@ -1,0 +1,281 @@
+"""What an edit is, how it is validated, and the keys that deduplicate it.
+
+An edit is a fact the model should now believe. Users give it as free text
+("The Eiffel Tower is located in Rome.") or as structured fields (subject,
+prompt, target); either way it becomes an immutable :class:`Edit` with a
+ULID, a creation time and derived keys:
+
+- ``content_hash``: the same fact added twice is stored once;
+- ``conflict_key``: subject + relation, so that a newer fact on the same
+  subject and relation supersedes the older one;
+- ``route_text``: what the scope classifier embeds (the question part of
+  the edit when known, not its new answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from memedit.errors import InvalidEditError
+from memedit.facts import parse_fact
+from memedit.ids import is_ulid, new_ulid
+
+MAX_TEXT_BYTES = 4096
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_SOURCE_CHARS = 512
+
+Status = Literal["live", "superseded"]
+STATUSES: tuple[Status, ...] = ("live", "superseded")
+
+
+def utc_now() -> str:
+    """Creation times are ISO-8601 UTC with microseconds, so they sort as strings."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _normalise(value: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value or "").casefold().split())
+
+
+def _clean(name: str, value: Any, *, required: bool = False) -> str | None:
+    """Validate one text field: a string, not blank, no control characters, under the cap."""
+    if value is None:
+        if required:
+            raise InvalidEditError(f"An edit needs {name}; got nothing.")
+        return None
+    if not isinstance(value, str):
+        raise InvalidEditError(f"Edit {name} must be a string, got {type(value).__name__}.")
+    value = value.strip()
+    if not value:
+        if required:
+            raise InvalidEditError(f"An edit needs {name}; got an empty or whitespace-only string.")
+        return None
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        raise InvalidEditError(
+            f"Edit {name} contains control characters; remove them and try again."
+        )
+    size = len(value.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise InvalidEditError(
+            f"Edit {name} is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,}. Split it into smaller facts."
+        )
+    return value
+
+
+def _clean_tags(tags: Iterable[Any] | None) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    if isinstance(tags, str) or not isinstance(tags, Iterable):
+        raise InvalidEditError("Edit tags must be a list of strings.")
+    cleaned: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidEditError("Edit tags must be non-empty strings.")
+        tag = tag.strip()
+        if len(tag) > MAX_TAG_CHARS or any(unicodedata.category(ch) == "Cc" for ch in tag):
+            raise InvalidEditError(
+                f"Tag {tag[:20]!r}... is too long or has control characters (limit {MAX_TAG_CHARS} characters)."
+            )
+        if tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise InvalidEditError(f"An edit may carry at most {MAX_TAGS} tags; got {len(cleaned)}.")
+    return tuple(cleaned)
+
+
+def relation_key(subject: str | None, prompt: str | None, relation: str | None) -> str | None:
+    """A key equal for two phrasings of the same relation: an explicit relation
+    id when given, else the prompt with the subject masked out."""
+    if relation:
+        return "rel:" + _normalise(relation)
+    if subject and prompt:
+        s, p = _normalise(subject), _normalise(prompt)
+        if s and s in p:
+            return "tpl:" + p.replace(s, "{}", 1).rstrip(" ,:;.")
+    return None
+
+
+@dataclass(frozen=True)
+class EditDraft:
+    """An edit as a user or a file gives it, before validation and ids.
+
+    Either ``text`` or both ``prompt`` and ``target`` are required.
+    ``id``/``created``/``status`` are only set when re-importing stored edits.
+    """
+
+    text: str | None = None
+    subject: str | None = None
+    prompt: str | None = None
+    target: str | None = None
+    relation: str | None = None
+    source: str | None = None
+    tags: tuple[str, ...] = ()
+    id: str | None = None
+    created: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A validated, stored (or about to be stored) edit."""
+
+    id: str
+    text: str
+    subject: str | None
+    prompt: str | None
+    target: str | None
+    relation: str | None
+    created: str
+    source: str | None = None
+    tags: tuple[str, ...] = ()
+    derived: bool = False  # subject/prompt/target were derived from free text
+    status: Status = "live"
+    superseded_by: str | None = None
+    content_hash: str = field(default="", compare=False)
+    conflict_key: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            object.__setattr__(
+                self, "content_hash", content_hash(self.text, self.prompt, self.target)
+            )
+        if self.conflict_key is None and self.subject:
+            key = relation_key(self.subject, self.prompt, self.relation)
+            if key:
+                object.__setattr__(self, "conflict_key", _normalise(self.subject) + "\x1f" + key)
+
+    @property
+    def live(self) -> bool:
+        return self.status == "live"
+
+    @property
+    def route_text(self) -> str:
+        """What the scope classifier embeds: the question part when known."""
+        return self.prompt or self.text
+
+    def with_status(self, status: Status, superseded_by: str | None = None) -> Edit:
+        return replace(self, status=status, superseded_by=superseded_by)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The edit in memedit's own JSON schema (as in ``edits.jsonl`` and ``list --json``)."""
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        del data["content_hash"], data["conflict_key"]
+        return data
+
+
+def content_hash(text: str, prompt: str | None, target: str | None) -> str:
+    """Equal for the same fact up to case, spacing and Unicode form."""
+    payload = json.dumps([_normalise(text), _normalise(prompt), _normalise(target)])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def build_edit(draft: EditDraft) -> Edit:
+    """Validate a draft and turn it into an :class:`Edit` with id and creation time.
+
+    Free text gets its subject, question part and target derived (see
+    :mod:`memedit.facts`); structured fields get a text composed from them.
+    """
+    given_only_text = draft.text is not None and draft.prompt is None and draft.target is None
+    text = _clean("text", draft.text, required=given_only_text)
+    subject = _clean("subject", draft.subject)
+    prompt = _clean("prompt", draft.prompt)
+    target = _clean("target", draft.target)
+    relation = _clean("relation", draft.relation)
+    source = _clean("source", draft.source)
+    if source and len(source) > MAX_SOURCE_CHARS:
+        raise InvalidEditError(f"Edit source is longer than {MAX_SOURCE_CHARS} characters.")
+    tags = _clean_tags(draft.tags)
+    derived = False
+    if text is None:
+        if prompt is None or target is None:
+            missing = "a target" if prompt else "a prompt" if target else "text"
+            raise InvalidEditError(
+                f"An edit needs {missing}: give the fact as text, or both a prompt and a target."
+            )
+        text = _clean("text", f"{prompt} {target}", required=True)
+    elif prompt is None and target is None and subject is None:
+        parsed = parse_fact(text)
+        if parsed is not None:
+            subject, prompt, target = parsed.subject, parsed.prompt, parsed.target
+            relation = relation or parsed.relation
+            derived = True
+    assert text is not None
+    if (prompt is None) != (target is None) and not derived:
+        raise InvalidEditError("A structured edit needs both a prompt and a target.")
+    edit_id = draft.id or new_ulid()
+    if not is_ulid(edit_id):
+        raise InvalidEditError(f"Edit id {edit_id!r} is not a ULID (26 characters of 0-9 and A-Z).")
+    created = _utc_timestamp(draft.created) if draft.created else utc_now()
+    return Edit(
+        id=edit_id,
+        text=text,
+        subject=subject,
+        prompt=prompt,
+        target=target,
+        relation=relation,
+        created=created,
+        source=source,
+        tags=tags,
+        derived=derived,
+    )
+
+
+def _utc_timestamp(value: str) -> str:
+    """A given creation time, checked and rewritten in UTC so that times sort as strings."""
+    try:
+        stamp = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidEditError(
+            f"Edit creation time {value!r} is not an ISO-8601 timestamp."
+        ) from None
+    if stamp.tzinfo is None:
+        raise InvalidEditError(
+            f"Edit creation time {value!r} has no time zone; use UTC (...+00:00)."
+        )
+    return stamp.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def edit_from_record(record: Mapping[str, Any]) -> Edit:
+    """Rebuild a stored edit from memedit's JSON schema, re-validating every field."""
+    status = record.get("status", "live")
+    if status not in STATUSES:
+        raise InvalidEditError(f"Edit status must be one of {', '.join(STATUSES)}; got {status!r}.")
+    draft = EditDraft(
+        text=record.get("text"),
+        subject=record.get("subject"),
+        prompt=record.get("prompt"),
+        target=record.get("target"),
+        relation=record.get("relation"),
+        source=record.get("source"),
+        tags=tuple(record.get("tags") or ()),
+        id=record.get("id"),
+        created=record.get("created"),
+    )
+    if draft.text is None:
+        raise InvalidEditError("A stored edit needs its text.")
+    edit = build_edit(replace(draft, subject=None, prompt=None, target=None))
+    # keep the stored fields exactly, rather than re-deriving them
+    superseded_by = _clean("superseded_by", record.get("superseded_by"))
+    if superseded_by is not None and not is_ulid(superseded_by):
+        raise InvalidEditError(f"superseded_by {superseded_by!r} is not an edit id.")
+    return Edit(
+        id=edit.id,
+        text=edit.text,
+        subject=_clean("subject", draft.subject),
+        prompt=_clean("prompt", draft.prompt),
+        target=_clean("target", draft.target),
+        relation=_clean("relation", draft.relation),
+        created=edit.created,
+        source=edit.source,
+        tags=edit.tags,
+        derived=bool(record.get("derived", False)),
+        status=status,
+        superseded_by=superseded_by,
+    )

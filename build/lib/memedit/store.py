@@ -1,0 +1,564 @@
+"""EditStore: add, manage, route, export and import edits.
+
+The one object Python users and the CLI work with. It validates edits,
+embeds them (one encoder call per batch), applies the conflict rule — a new
+edit on the same subject and relation as a live one supersedes it; the
+older stays as history and is no longer routed — and hands storage to a
+backend from :mod:`memedit.stores`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from memedit.bundle import EditBundle, bundle_files, read_bundle, write_bundle
+from memedit.edits import Edit, EditDraft, build_edit, utc_now
+from memedit.embedder import Embedder, get_embedder
+from memedit.errors import (
+    EditNotFoundError,
+    EmbedderError,
+    ImportConflictError,
+    InvalidEditError,
+    MemeditError,
+)
+from memedit.formats import read_edit_file
+from memedit.paths import default_store_path
+from memedit.router import RouteResult, ScopeClassifier
+from memedit.stores import StoreBackend, StoreTransaction, open_backend
+
+MAX_BATCH_EDITS = 5_000_000
+MAX_QUERY_BYTES = 16_384
+PROGRESS_MIN_EDITS = 256
+OnConflict = Literal["skip", "replace", "fail"]
+ON_CONFLICT: tuple[OnConflict, ...] = ("skip", "replace", "fail")
+
+
+@dataclass
+class AddResult:
+    """What a batch add did: new edits, edits already stored, and supersessions."""
+
+    added: list[Edit] = field(default_factory=list)
+    duplicates: list[Edit] = field(default_factory=list)
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (old id, superseded by)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": [e.to_dict() for e in self.added],
+            "duplicates": [e.to_dict() for e in self.duplicates],
+            "superseded": [{"id": old, "superseded_by": new} for old, new in self.superseded],
+        }
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # same fact already stored under another id
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # conflicting ids kept as stored
+    superseded: list[tuple[str, str]] = field(default_factory=list)
+    reembedded: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "added": len(self.added),
+            "unchanged": len(self.unchanged),
+            "duplicates": len(self.duplicates),
+            "replaced": len(self.replaced),
+            "skipped_conflicts": len(self.skipped),
+            "superseded": [{"id": old, "superseded_by": new} for old, new in self.superseded],
+            "reembedded": self.reembedded,
+        }
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    path: str
+    edits: int
+    live: int
+    superseded: int
+    embedder: str
+    dimension: int
+    index_kind: str
+    bytes_on_disk: int
+    router: dict[str, Any]
+    format_version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _DryRun(Exception):
+    """Raised inside an import transaction to roll it back after planning."""
+
+
+def _as_draft(item: EditDraft | str | Mapping[str, Any]) -> EditDraft:
+    if isinstance(item, EditDraft):
+        return item
+    if isinstance(item, str):
+        return EditDraft(text=item)
+    if isinstance(item, Mapping):
+        known = {k: item[k] for k in EditDraft.__dataclass_fields__ if k in item}
+        if "tags" in known:
+            known["tags"] = tuple(known["tags"] or ())
+        return EditDraft(**known)
+    raise InvalidEditError(
+        f"An edit must be text, a mapping or an EditDraft; got {type(item).__name__}."
+    )
+
+
+def _settle_conflicts(tx: StoreTransaction, edits: Iterable[Edit]) -> list[tuple[str, str]]:
+    """Leave one live edit per subject+relation: the newest wins, the rest become history."""
+    keys = {e.conflict_key for e in edits if e.conflict_key and e.live}
+    superseded: list[tuple[str, str]] = []
+    for group in tx.live_by_conflict_key(keys).values():
+        if len(group) < 2:
+            continue
+        winner = max(group, key=lambda e: (e.created, e.id))
+        for edit in group:
+            if edit.id != winner.id:
+                tx.set_status(edit.id, "superseded", winner.id)
+                superseded.append((edit.id, winner.id))
+    return superseded
+
+
+class EditStore:
+    """A store of edits at a path: ``EditStore("my-store")`` opens or creates it.
+
+    ``embedder`` picks the sentence-transformers model for a *new* store
+    (default all-MiniLM-L6-v2); an existing store keeps the one it was built with.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        embedder: str | Embedder | None = None,
+        create: bool = True,
+        lock_timeout: float = 5.0,
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        requested: Embedder | None
+        if isinstance(embedder, Embedder):
+            requested = embedder
+        else:
+            requested = get_embedder(embedder) if embedder else None
+
+        def initial_config() -> dict[str, Any]:
+            chosen = requested or get_embedder()
+            return {
+                "embedder": chosen.id,
+                "dimension": chosen.dimension,
+                "normalize": True,
+                "router": ScopeClassifier().to_config(),
+                "created": utc_now(),
+            }
+
+        self._backend: StoreBackend = open_backend(
+            self.path, create=create, initial_config=initial_config, lock_timeout=lock_timeout
+        )
+        config = self._backend.config()
+        if requested is not None and requested.id != config["embedder"]:
+            self._backend.close()
+            raise EmbedderError(
+                f"Store {self.path} was built with embedder {config['embedder']!r}, not {requested.id!r}. "
+                "Export it and import the bundle into a new store made with the other embedder to re-embed."
+            )
+        self._embedder = requested
+
+    # -- basics ------------------------------------------------------------------
+    @property
+    def backend(self) -> StoreBackend:
+        return self._backend
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._backend.config()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.config["embedder"])
+        return self._embedder
+
+    @property
+    def router(self) -> ScopeClassifier:
+        return ScopeClassifier.from_config(self.config.get("router"))
+
+    def configure_router(
+        self, *, threshold: float | None = None, top_k: int | None = None
+    ) -> ScopeClassifier:
+        """Change the router's settings, saved in the store's config."""
+        current = self.router
+        updated = ScopeClassifier(
+            threshold=current.threshold if threshold is None else threshold,
+            top_k=current.top_k if top_k is None else top_k,
+        )
+        with self._backend.transaction() as tx:
+            tx.set_config({"router": updated.to_config()})
+        return updated
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> EditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self._backend.count(live_only=True)
+
+    def __iter__(self) -> Iterator[Edit]:
+        return self._backend.iter_edits(live_only=True)
+
+    def __repr__(self) -> str:
+        return f"EditStore({str(self.path)!r})"
+
+    def _encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        vectors = self.embedder.encode(texts, progress=progress)
+        dimension = int(self.config["dimension"])
+        if len(texts) and vectors.shape[1] != dimension:
+            raise EmbedderError(
+                f"Embedder {self.embedder.id!r} gives {vectors.shape[1]}-dimensional vectors; "
+                f"this store holds {dimension}-dimensional ones."
+            )
+        return vectors
+
+    @staticmethod
+    def _show_progress(progress: bool | None, n: int) -> bool:
+        if progress is None:
+            return n >= PROGRESS_MIN_EDITS and sys.stderr.isatty()
+        return progress
+
+    # -- adding ---------------------------------------------------------------------
+    def add(
+        self,
+        text: str | None = None,
+        *,
+        subject: str | None = None,
+        prompt: str | None = None,
+        target: str | None = None,
+        relation: str | None = None,
+        tags: Iterable[str] = (),
+        source: str | None = None,
+    ) -> Edit:
+        """Add one edit; returns the stored edit (the existing one when it was already there)."""
+        draft = EditDraft(text, subject, prompt, target, relation, source, tuple(tags))
+        result = self.add_many([draft])
+        return (result.added or result.duplicates)[0]
+
+    def add_many(
+        self, items: Iterable[EditDraft | str | Mapping[str, Any]], *, progress: bool | None = None
+    ) -> AddResult:
+        """Add a batch atomically: all edits land, or none (on any invalid edit, or an interruption)."""
+        drafts = [_as_draft(item) for item in items]
+        if len(drafts) > MAX_BATCH_EDITS:
+            raise InvalidEditError(
+                f"A batch may hold at most {MAX_BATCH_EDITS:,} edits; got {len(drafts):,}."
+            )
+        edits: list[Edit] = []
+        for number, draft in enumerate(drafts, start=1):
+            try:
+                edits.append(build_edit(draft))
+            except InvalidEditError as exc:
+                where = f" ({draft.source})" if draft.source else ""
+                raise InvalidEditError(
+                    f"Edit {number}{where}: {exc}" if len(drafts) > 1 else str(exc)
+                ) from None
+        result = AddResult()
+        unique: dict[str, Edit] = {}
+        for edit in edits:
+            unique.setdefault(edit.content_hash, edit)
+        with self._backend.transaction() as tx:  # a short read: what is already stored
+            stored = tx.by_content_hash(unique)
+        fresh = [e for h, e in unique.items() if h not in stored]
+        vectors = self._encode(
+            [e.route_text for e in fresh], progress=self._show_progress(progress, len(fresh))
+        )
+        with self._backend.transaction() as tx:
+            stored.update(
+                tx.by_content_hash([e.content_hash for e in fresh])
+            )  # another writer may have won
+            keep = [i for i, e in enumerate(fresh) if e.content_hash not in stored]
+            fresh = [fresh[i] for i in keep]
+            clashes = tx.get_many([e.id for e in fresh])
+            if clashes:
+                raise InvalidEditError(
+                    f"Edit id {next(iter(clashes))} is already used by another edit; drop the id to get a new one."
+                )
+            tx.insert(fresh, vectors[keep])
+            result.superseded = _settle_conflicts(tx, fresh)
+        result.added = fresh
+        seen: set[str] = set()
+        for edit in edits:
+            original = stored.get(edit.content_hash)
+            if original is not None and original.id not in seen:
+                seen.add(original.id)
+                result.duplicates.append(original)
+        return result
+
+    def add_file(
+        self,
+        path: str | Path,
+        fmt: str = "auto",
+        *,
+        tags: Iterable[str] = (),
+        progress: bool | None = None,
+    ) -> AddResult:
+        """Add every edit in a file (memedit JSONL or a benchmark format), atomically."""
+        drafts = read_edit_file(path, fmt)
+        extra = tuple(tags)
+        if extra:
+            drafts = [
+                EditDraft(**{**d.__dict__, "tags": tuple(dict.fromkeys(d.tags + extra))})
+                for d in drafts
+            ]
+        return self.add_many(drafts, progress=progress)
+
+    # -- reading ---------------------------------------------------------------------
+    def get(self, edit_id: str) -> Edit:
+        """An edit by id or by a unique id prefix (at least 4 characters)."""
+        edit_id = edit_id.strip().upper()
+        edit = self._backend.get(edit_id)
+        if edit is not None:
+            return edit
+        matches = self._backend.ids_with_prefix(edit_id) if len(edit_id) >= 4 else []
+        if len(matches) > 1:
+            raise EditNotFoundError(
+                f"Id prefix {edit_id!r} matches several edits; give more characters."
+            )
+        if not matches:
+            raise EditNotFoundError(
+                f"No edit with id {edit_id!r} in {self.path}; `memedit list` shows the ids."
+            )
+        found = self._backend.get(matches[0])
+        assert found is not None
+        return found
+
+    def edits(self, *, include_superseded: bool = False) -> list[Edit]:
+        """All edits, oldest first (live ones only unless asked)."""
+        return list(self._backend.iter_edits(live_only=not include_superseded))
+
+    # -- removing ---------------------------------------------------------------------
+    def remove(self, ids: Iterable[str]) -> list[Edit]:
+        """Remove edits by id (or unique prefix), atomically: an unknown id removes nothing.
+
+        Removing the edit that superseded others makes the newest of those live again.
+        """
+        targets = {edit.id: edit for edit in (self.get(i) for i in ids)}
+        with self._backend.transaction() as tx:
+            for edit in targets.values():
+                if not edit.live:
+                    continue
+                previous = [e for e in tx.superseded_by(edit.id) if e.id not in targets]
+                if previous:
+                    newest = max(previous, key=lambda e: (e.created, e.id))
+                    tx.set_status(newest.id, "live", None)
+                    for other in previous:
+                        if other.id != newest.id:
+                            tx.set_status(other.id, "superseded", newest.id)
+            tx.delete(targets)
+        return list(targets.values())
+
+    # -- routing ---------------------------------------------------------------------
+    def route(
+        self, query: str, *, k: int | None = None, threshold: float | None = None
+    ) -> RouteResult:
+        """The nearest live edits to ``query`` and whether it is in scope of any."""
+        return self.route_many([query], k=k, threshold=threshold)[0]
+
+    def route_many(
+        self, queries: Sequence[str], *, k: int | None = None, threshold: float | None = None
+    ) -> list[RouteResult]:
+        """Route a batch of queries with one encoder call."""
+        for query in queries:
+            if not isinstance(query, str) or not query.strip():
+                raise MemeditError("A query must be non-empty text.")
+            if len(query.encode("utf-8")) > MAX_QUERY_BYTES:
+                raise MemeditError(f"A query may be at most {MAX_QUERY_BYTES:,} bytes.")
+        router = self.router
+        if k is not None and not 1 <= k <= 100:
+            raise MemeditError(f"k must be between 1 and 100; got {k}.")
+        if not queries:
+            return []
+        if self._backend.count(live_only=True) == 0:
+            return [router.decide(q, [], threshold) for q in queries]
+        vectors = self._encode(list(queries))
+        found = self._backend.search(vectors, k or router.top_k)
+        return [
+            router.decide(q, candidates, threshold)
+            for q, candidates in zip(queries, found, strict=True)
+        ]
+
+    # -- bundles ---------------------------------------------------------------------
+    def export(
+        self,
+        path: str | Path,
+        *,
+        as_dir: bool = False,
+        vectors: bool = True,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write every edit (live and history) to a portable bundle; see :mod:`memedit.bundle`."""
+        edits, matrix = self._backend.dump()
+        config = self.config
+        files = bundle_files(
+            edits,
+            matrix if vectors else None,
+            embedder={
+                "id": config["embedder"],
+                "dimension": int(config["dimension"]),
+                "normalize": True,
+            },
+            router=config.get("router"),
+            memedit_version=_version(),
+        )
+        return write_bundle(path, files, as_dir=as_dir, overwrite=overwrite)
+
+    def import_bundle(
+        self,
+        path: str | Path,
+        *,
+        on_conflict: OnConflict = "skip",
+        dry_run: bool = False,
+        progress: bool | None = None,
+    ) -> ImportReport:
+        """Merge a bundle into this store, atomically, after checking all of it.
+
+        An edit whose id is stored with other content is a conflict: ``skip``
+        keeps the stored one, ``replace`` takes the bundle's, ``fail`` aborts.
+        Vectors are reused when the bundle's embedder is this store's, else re-embedded.
+        """
+        if on_conflict not in ON_CONFLICT:
+            raise MemeditError(
+                f"on_conflict must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}."
+            )
+        bundle = read_bundle(path)
+        config = self.config
+        reuse_vectors = (
+            bundle.vectors is not None
+            and bundle.manifest.embedder.id == config["embedder"]
+            and bundle.manifest.embedder.dimension == int(config["dimension"])
+        )
+        with self._backend.transaction() as tx:  # plan once to know what to embed
+            planned = self._plan_import(tx, bundle, on_conflict, ImportReport(dry_run=True))
+        if dry_run or reuse_vectors:
+            vectors: dict[str, np.ndarray] = {}
+        else:
+            todo = [e for e in bundle.edits if e.id in planned]
+            matrix = self._encode(
+                [e.route_text for e in todo], progress=self._show_progress(progress, len(todo))
+            )
+            vectors = {e.id: row for e, row in zip(todo, matrix, strict=True)}
+        report = ImportReport(dry_run=dry_run)
+        try:
+            with self._backend.transaction() as tx:
+                inserts = self._plan_import(tx, bundle, on_conflict, report)
+                if report.replaced:
+                    tx.delete(report.replaced)
+                dimension = int(config["dimension"])
+                if dry_run:
+                    matrix = np.zeros((len(inserts), dimension), np.float32)  # rolled back anyway
+                elif reuse_vectors:
+                    assert bundle.vectors is not None
+                    row_of = {e.id: i for i, e in enumerate(bundle.edits)}
+                    matrix = bundle.vectors[[row_of[e.id] for e in inserts]].reshape(-1, dimension)
+                else:
+                    late = [
+                        e for e in inserts if e.id not in vectors
+                    ]  # planned differently this time: rare
+                    vectors.update(
+                        zip(
+                            [e.id for e in late],
+                            self._encode([e.route_text for e in late]),
+                            strict=True,
+                        )
+                    )
+                    matrix = (
+                        np.stack([vectors[e.id] for e in inserts])
+                        if inserts
+                        else np.zeros((0, dimension), np.float32)
+                    )
+                tx.insert(inserts, matrix)
+                report.superseded = _settle_conflicts(tx, inserts)
+                report.reembedded = 0 if reuse_vectors else len(inserts)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return report
+
+    @staticmethod
+    def _plan_import(
+        tx: StoreTransaction, bundle: EditBundle, on_conflict: OnConflict, report: ImportReport
+    ) -> list[Edit]:
+        by_id = tx.get_many(e.id for e in bundle.edits)
+        by_hash = tx.by_content_hash({e.content_hash for e in bundle.edits})
+        inserts: list[Edit] = []
+        taken: set[str] = set()
+        conflicts: list[str] = []
+        for edit in bundle.edits:
+            stored = by_id.get(edit.id)
+            same_fact = by_hash.get(edit.content_hash)
+            if stored is not None and stored.content_hash == edit.content_hash:
+                report.unchanged.append(edit.id)
+            elif (same_fact is not None and same_fact.id != edit.id) or edit.content_hash in taken:
+                report.duplicates.append(edit.id)
+            elif stored is not None:
+                conflicts.append(edit.id)
+                if on_conflict == "replace":
+                    report.replaced.append(edit.id)
+                    inserts.append(edit)
+                    taken.add(edit.content_hash)
+                else:
+                    report.skipped.append(edit.id)
+            else:
+                inserts.append(edit)
+                taken.add(edit.content_hash)
+        if conflicts and on_conflict == "fail":
+            shown = ", ".join(conflicts[:3]) + (
+                f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+            )
+            raise ImportConflictError(
+                f"{len(conflicts)} edit(s) in the bundle differ from stored edits with the same id ({shown}); "
+                "nothing was imported. Use --on-conflict skip or replace."
+            )
+        report.added = [e.id for e in inserts if e.id not in set(report.replaced)]
+        return inserts
+
+    # -- facts about the store -------------------------------------------------------------
+    def stats(self) -> StoreStats:
+        config = self.config
+        backend = self._backend.stats()
+        total = self._backend.count()
+        live = self._backend.count(live_only=True)
+        return StoreStats(
+            path=str(self.path),
+            edits=total,
+            live=live,
+            superseded=total - live,
+            embedder=str(config["embedder"]),
+            dimension=int(config["dimension"]),
+            index_kind=str(backend["index_kind"]),
+            bytes_on_disk=int(backend["bytes_on_disk"]),
+            router=dict(config.get("router") or {}),
+            format_version=int(config.get("format_version", 1)),
+        )
+
+
+def _version() -> str:
+    from memedit import __version__
+
+    return __version__

