@@ -226,9 +226,9 @@ class EditStore:
     def __repr__(self) -> str:
         return f"EditStore({str(self.path)!r})"
 
-    def _encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], progress: bool = False, dimension: int | None = None) -> np.ndarray:
         vectors = self.embedder.encode(texts, progress=progress)
-        dimension = int(self.config["dimension"])
+        dimension = dimension or int(self.config["dimension"])
         if len(texts) and vectors.shape[1] != dimension:
             raise EmbedderError(
                 f"Embedder {self.embedder.id!r} gives {vectors.shape[1]}-dimensional vectors; "
@@ -388,14 +388,13 @@ class EditStore:
                 raise MemeditError("A query must be non-empty text.")
             if len(query.encode("utf-8")) > MAX_QUERY_BYTES:
                 raise MemeditError(f"A query may be at most {MAX_QUERY_BYTES:,} bytes.")
-        router = self.router
+        config = self.config
+        router = ScopeClassifier.from_config(config.get("router"))
         if k is not None and not 1 <= k <= 100:
             raise MemeditError(f"k must be between 1 and 100; got {k}.")
         if not queries:
             return []
-        if self._backend.count(live_only=True) == 0:
-            return [router.decide(q, [], threshold) for q in queries]
-        vectors = self._encode(list(queries))
+        vectors = self._encode(list(queries), dimension=int(config["dimension"]))
         found = self._backend.search(vectors, k or router.top_k)
         return [
             router.decide(q, candidates, threshold)
