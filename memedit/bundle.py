@@ -167,7 +167,11 @@ def bundle_files(
 def write_bundle(
     path: str | Path, files: dict[str, bytes], *, as_dir: bool = False, overwrite: bool = False
 ) -> Path:
-    """Write a bundle atomically: as a zip file, or as a folder."""
+    """Write a bundle atomically: as a zip file, or as a folder.
+
+    ``overwrite`` replaces an existing file, or a folder that holds nothing but
+    bundle files; any other folder (a store, a home directory) is refused.
+    """
     path = Path(path).expanduser()
     if path.exists() and not overwrite:
         raise BundleError(
@@ -177,6 +181,17 @@ def write_bundle(
         raise BundleError(
             f"{path} exists and is a {'file' if as_dir else 'folder'}; choose another path."
         )
+    if as_dir and path.exists():
+        foreign = sorted(
+            p.name
+            for p in path.iterdir()
+            if p.name not in MEMBERS or p.is_symlink() or not p.is_file()
+        )
+        if path.is_symlink() or foreign:
+            raise BundleError(
+                f"{path} is not a bundle folder ({'a link' if path.is_symlink() else 'it holds ' + ', '.join(foreign[:3])}); "
+                "--force only replaces a bundle. Choose another path."
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     if as_dir:
         staging = Path(tempfile.mkdtemp(prefix=".memedit-export-", dir=path.parent))
