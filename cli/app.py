@@ -18,7 +18,7 @@ from memedit import __version__
 from memedit.edits import Edit, EditDraft
 from memedit.errors import MemeditError
 from memedit.formats import FORMATS
-from memedit.store import ON_CONFLICT, EditStore, OnConflict
+from memedit.store import ON_CONFLICT, EditStore, OnConflict, import_into
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -397,10 +397,9 @@ def import_(
         memedit import shared.memedit --dry-run
         memedit import shared.memedit --on-conflict replace
     """
-    with _open(store_path, create=True) as store:
-        report = store.import_bundle(
-            path, on_conflict=cast(OnConflict, on_conflict), dry_run=dry_run
-        )
+    report = import_into(
+        store_path, path, on_conflict=cast(OnConflict, on_conflict), dry_run=dry_run
+    )
     _report_import(report, as_json)
 
 
@@ -494,13 +493,12 @@ def pull(
     from memedit.hub import HfHubClient
     from memedit.hub import pull as pull_store
 
-    with _open(store_path, create=True) as store:
-        report = pull_store(
-            store,
-            repo_id,
-            revision=revision,
-            on_conflict=cast(OnConflict, on_conflict),
-            dry_run=dry_run,
-            client=HfHubClient(token),
-        )
+    report = pull_store(
+        store_path,
+        repo_id,
+        revision=revision,
+        on_conflict=cast(OnConflict, on_conflict),
+        dry_run=dry_run,
+        client=HfHubClient(token),
+    )
     _report_import(report, as_json)

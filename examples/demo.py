@@ -20,7 +20,10 @@ FACTS = [
     "The capital of France is Lyon.",
 ]
 STRUCTURED = EditDraft(
-    subject="Danielle Darrieux", prompt="The mother tongue of Danielle Darrieux is", target="English", tags=("demo",)
+    subject="Danielle Darrieux",
+    prompt="The mother tongue of Danielle Darrieux is",
+    target="English",
+    tags=("demo",),
 )
 QUERIES = [
     "Where is the Eiffel Tower?",  # paraphrase of an edit: in scope
@@ -49,7 +52,9 @@ def main(store_dir: Path) -> None:
         print(f"Store: {store.path}  (embedder {store.config['embedder']})")
         result = store.add_many([*FACTS, STRUCTURED])
         for edit in result.added:
-            print(f"  added {edit.id}  {edit.text!r}  subject={edit.subject!r} question part={edit.route_text!r}")
+            print(
+                f"  added {edit.id}  {edit.text!r}  subject={edit.subject!r} question part={edit.route_text!r}"
+            )
         print("\nAdding the same fact again stores nothing new:")
         again = store.add_many([FACTS[0]])
         print(f"  added {len(again.added)}, already stored {len(again.duplicates)}")
@@ -62,19 +67,27 @@ def main(store_dir: Path) -> None:
 
         bundle = store.export(store_dir / "edits.memedit", overwrite=True)
         stats = store.stats()
-        print(f"\nExported {stats.edits} edits ({stats.live} live) to {bundle} ({bundle.stat().st_size:,} bytes)")
+        print(
+            f"\nExported {stats.edits} edits ({stats.live} live) to {bundle} ({bundle.stat().st_size:,} bytes)"
+        )
 
     with EditStore(store_dir / "imported") as copy:
         report = copy.import_bundle(bundle)
-        print(f"Imported into {copy.path}: {len(report.added)} edits, re-embedded {report.reembedded}")
+        print(
+            f"Imported into {copy.path}: {len(report.added)} edits, re-embedded {report.reembedded}"
+        )
         copied = show_routes(copy, "Routing in the imported copy:")
     assert copied == routes, "the imported store must route exactly like the original"
     print("\nThe imported store routes every query exactly like the original.")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, help="folder to keep the demo stores in (default: a temp folder)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--store", type=Path, help="folder to keep the demo stores in (default: a temp folder)"
+    )
     args = parser.parse_args()
     if args.store:
         args.store.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -61,7 +61,12 @@ def _clean(name: str, value: Any, *, required: bool = False) -> str | None:
         raise InvalidEditError(
             f"Edit {name} contains control characters; remove them and try again."
         )
-    size = len(value.encode("utf-8"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidEditError(
+            f"Edit {name} is not valid Unicode (it holds a lone surrogate); fix the input's encoding."
+        ) from None
     if size > MAX_TEXT_BYTES:
         raise InvalidEditError(
             f"Edit {name} is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,}. Split it into smaller facts."
@@ -69,19 +74,19 @@ def _clean(name: str, value: Any, *, required: bool = False) -> str | None:
     return value
 
 
-def _clean_tags(tags: Iterable[Any] | None) -> tuple[str, ...]:
+def _clean_tags(tags: Any) -> tuple[str, ...]:
     if tags is None:
         return ()
-    if isinstance(tags, str) or not isinstance(tags, Iterable):
+    if not isinstance(tags, list | tuple):
         raise InvalidEditError("Edit tags must be a list of strings.")
     cleaned: list[str] = []
     for tag in tags:
-        if not isinstance(tag, str) or not tag.strip():
+        tag = _clean("tag", tag)
+        if tag is None:
             raise InvalidEditError("Edit tags must be non-empty strings.")
-        tag = tag.strip()
-        if len(tag) > MAX_TAG_CHARS or any(unicodedata.category(ch) == "Cc" for ch in tag):
+        if len(tag) > MAX_TAG_CHARS or "\n" in tag or "\t" in tag:
             raise InvalidEditError(
-                f"Tag {tag[:20]!r}... is too long or has control characters (limit {MAX_TAG_CHARS} characters)."
+                f"Tag {tag[:20]!r}... is too long or spans lines (limit {MAX_TAG_CHARS} characters)."
             )
         if tag not in cleaned:
             cleaned.append(tag)
@@ -254,7 +259,7 @@ def edit_from_record(record: Mapping[str, Any]) -> Edit:
         target=record.get("target"),
         relation=record.get("relation"),
         source=record.get("source"),
-        tags=tuple(record.get("tags") or ()),
+        tags=record.get("tags") or (),  # validated by build_edit, like any draft's
         id=record.get("id"),
         created=record.get("created"),
     )

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from memedit.bundle import MEMBERS
 from memedit.errors import HubError, MemeditError
-from memedit.store import EditStore, ImportReport, OnConflict
+from memedit.store import EditStore, ImportReport, OnConflict, import_into
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
@@ -112,7 +112,7 @@ def push(
 
 
 def pull(
-    store: EditStore,
+    store: EditStore | str | Path | None,
     repo_id: str,
     *,
     revision: str | None = None,
@@ -120,7 +120,8 @@ def pull(
     dry_run: bool = False,
     client: HubClient | None = None,
 ) -> ImportReport:
-    """Import a bundle published with :func:`push` (all of ``import``'s checks apply)."""
+    """Import a bundle published with :func:`push` into a store (or the store at a path,
+    created only once the download has passed every check); ``import``'s checks apply."""
     _check_repo_id(repo_id)
     client = client or HfHubClient()
     with tempfile.TemporaryDirectory(prefix="memedit-pull-") as tmp:
@@ -130,4 +131,6 @@ def pull(
             raise
         except Exception as exc:
             raise _hub_failure("pull", repo_id, exc) from None
-        return store.import_bundle(folder, on_conflict=on_conflict, dry_run=dry_run)
+        if isinstance(store, EditStore):
+            return store.import_bundle(folder, on_conflict=on_conflict, dry_run=dry_run)
+        return import_into(store, folder, on_conflict=on_conflict, dry_run=dry_run)

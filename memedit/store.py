@@ -10,6 +10,7 @@ backend from :mod:`memedit.stores`.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,12 @@ from memedit.errors import (
     ImportConflictError,
     InvalidEditError,
     MemeditError,
+    StoreError,
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
 from memedit.router import RouteResult, ScopeClassifier
-from memedit.stores import StoreBackend, StoreTransaction, open_backend
+from memedit.stores import StoreBackend, StoreTransaction, open_backend, store_exists
 
 MAX_BATCH_EDITS = 5_000_000
 MAX_QUERY_BYTES = 16_384
@@ -67,6 +69,7 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)  # conflicting ids kept as stored
     superseded: list[tuple[str, str]] = field(default_factory=list)
     reembedded: int = 0
+    router_adopted: bool = False  # an empty store took the bundle's router settings
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class ImportReport:
             "skipped_conflicts": len(self.skipped),
             "superseded": [{"id": old, "superseded_by": new} for old, new in self.superseded],
             "reembedded": self.reembedded,
+            "router_adopted": self.router_adopted,
         }
 
 
@@ -109,9 +113,7 @@ def _as_draft(item: EditDraft | str | Mapping[str, Any]) -> EditDraft:
         return EditDraft(text=item)
     if isinstance(item, Mapping):
         known = {k: item[k] for k in EditDraft.__dataclass_fields__ if k in item}
-        if "tags" in known:
-            known["tags"] = tuple(known["tags"] or ())
-        return EditDraft(**known)
+        return EditDraft(**known)  # every field, tags included, is validated by build_edit
     raise InvalidEditError(
         f"An edit must be text, a mapping or an EditDraft; got {type(item).__name__}."
     )
@@ -226,7 +228,9 @@ class EditStore:
     def __repr__(self) -> str:
         return f"EditStore({str(self.path)!r})"
 
-    def _encode(self, texts: Sequence[str], progress: bool = False, dimension: int | None = None) -> np.ndarray:
+    def _encode(
+        self, texts: Sequence[str], progress: bool = False, dimension: int | None = None
+    ) -> np.ndarray:
         vectors = self.embedder.encode(texts, progress=progress)
         dimension = dimension or int(self.config["dimension"])
         if len(texts) and vectors.shape[1] != dimension:
@@ -428,71 +432,51 @@ class EditStore:
 
     def import_bundle(
         self,
-        path: str | Path,
+        source: str | Path | EditBundle,
         *,
         on_conflict: OnConflict = "skip",
         dry_run: bool = False,
         progress: bool | None = None,
     ) -> ImportReport:
-        """Merge a bundle into this store, atomically, after checking all of it.
+        """Merge a bundle (a path, or one already read) into this store, atomically,
+        after checking all of it.
 
         An edit whose id is stored with other content is a conflict: ``skip``
         keeps the stored one, ``replace`` takes the bundle's, ``fail`` aborts.
-        Vectors are reused when the bundle's embedder is this store's, else re-embedded.
+        Vectors are reused when the bundle's embedder is this store's, else
+        re-embedded. A store with no edits yet adopts the bundle's router
+        settings when both use the same embedder.
         """
         if on_conflict not in ON_CONFLICT:
             raise MemeditError(
                 f"on_conflict must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}."
             )
-        bundle = read_bundle(path)
+        bundle = source if isinstance(source, EditBundle) else read_bundle(source)
         config = self.config
-        reuse_vectors = (
-            bundle.vectors is not None
-            and bundle.manifest.embedder.id == config["embedder"]
-            and bundle.manifest.embedder.dimension == int(config["dimension"])
+        embedder = bundle.manifest.embedder
+        same_embedder = embedder.id == config["embedder"] and embedder.dimension == int(
+            config["dimension"]
         )
-        with self._backend.transaction() as tx:  # plan once to know what to embed
+        reuse = bundle.vectors is not None and same_embedder and embedder.normalize
+        was_empty = self._backend.count() == 0
+        with self._backend.transaction() as tx:  # plan once, to embed outside the write lock
             planned = self._plan_import(tx, bundle, on_conflict, ImportReport(dry_run=True))
-        if dry_run or reuse_vectors:
-            vectors: dict[str, np.ndarray] = {}
-        else:
-            todo = [e for e in bundle.edits if e.id in planned]
-            matrix = self._encode(
-                [e.route_text for e in todo], progress=self._show_progress(progress, len(todo))
-            )
-            vectors = {e.id: row for e, row in zip(todo, matrix, strict=True)}
+        vectors: dict[str, np.ndarray] = {}
+        if not (dry_run or reuse) and planned:
+            texts = [e.route_text for e in planned]
+            matrix = self._encode(texts, progress=self._show_progress(progress, len(texts)))
+            vectors = {e.id: row for e, row in zip(planned, matrix, strict=True)}
         report = ImportReport(dry_run=dry_run)
         try:
             with self._backend.transaction() as tx:
                 inserts = self._plan_import(tx, bundle, on_conflict, report)
                 if report.replaced:
                     tx.delete(report.replaced)
-                dimension = int(config["dimension"])
-                if dry_run:
-                    matrix = np.zeros((len(inserts), dimension), np.float32)  # rolled back anyway
-                elif reuse_vectors:
-                    assert bundle.vectors is not None
-                    row_of = {e.id: i for i, e in enumerate(bundle.edits)}
-                    matrix = bundle.vectors[[row_of[e.id] for e in inserts]].reshape(-1, dimension)
-                else:
-                    late = [
-                        e for e in inserts if e.id not in vectors
-                    ]  # planned differently this time: rare
-                    vectors.update(
-                        zip(
-                            [e.id for e in late],
-                            self._encode([e.route_text for e in late]),
-                            strict=True,
-                        )
-                    )
-                    matrix = (
-                        np.stack([vectors[e.id] for e in inserts])
-                        if inserts
-                        else np.zeros((0, dimension), np.float32)
-                    )
-                tx.insert(inserts, matrix)
+                tx.insert(inserts, self._import_vectors(bundle, inserts, reuse, vectors, dry_run))
                 report.superseded = _settle_conflicts(tx, inserts)
-                report.reembedded = 0 if reuse_vectors else len(inserts)
+                report.reembedded = 0 if reuse else len(inserts)
+                if was_empty and same_embedder and bundle.manifest.router:
+                    report.router_adopted = self._adopt_router(tx, bundle.manifest.router)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -500,42 +484,94 @@ class EditStore:
         return report
 
     @staticmethod
+    def _adopt_router(tx: StoreTransaction, settings: dict[str, Any]) -> bool:
+        try:
+            router = ScopeClassifier.from_config(settings)
+        except (StoreError, TypeError, ValueError):
+            return False  # settings this memedit cannot use: keep the store's own
+        tx.set_config({"router": router.to_config()})
+        return True
+
+    def _import_vectors(
+        self,
+        bundle: EditBundle,
+        inserts: list[Edit],
+        reuse: bool,
+        vectors: dict[str, np.ndarray],
+        dry_run: bool,
+    ) -> np.ndarray:
+        dimension = int(self.config["dimension"])
+        if dry_run or not inserts:
+            return np.zeros((len(inserts), dimension), np.float32)  # a dry run is rolled back
+        if reuse:
+            assert bundle.vectors is not None
+            row_of = {e.id: i for i, e in enumerate(bundle.edits)}
+            return bundle.vectors[[row_of[e.id] for e in inserts]]
+        late = [e for e in inserts if e.id not in vectors]  # another writer changed the plan
+        if late:
+            encoded = self._encode([e.route_text for e in late])
+            vectors.update(zip([e.id for e in late], encoded, strict=True))
+        return np.stack([vectors[e.id] for e in inserts])
+
+    @staticmethod
     def _plan_import(
         tx: StoreTransaction, bundle: EditBundle, on_conflict: OnConflict, report: ImportReport
     ) -> list[Edit]:
+        """Sort the bundle's edits into unchanged, duplicates, conflicts and inserts."""
         by_id = tx.get_many(e.id for e in bundle.edits)
         by_hash = tx.by_content_hash({e.content_hash for e in bundle.edits})
         inserts: list[Edit] = []
-        taken: set[str] = set()
+        alias: dict[str, str] = {}  # bundle id -> the id the same fact has in this store
+        first_of_fact: dict[str, str] = {}
         conflicts: list[str] = []
         for edit in bundle.edits:
             stored = by_id.get(edit.id)
             same_fact = by_hash.get(edit.content_hash)
             if stored is not None and stored.content_hash == edit.content_hash:
                 report.unchanged.append(edit.id)
-            elif (same_fact is not None and same_fact.id != edit.id) or edit.content_hash in taken:
+            elif same_fact is not None and same_fact.id != edit.id:
                 report.duplicates.append(edit.id)
+                alias[edit.id] = same_fact.id
+            elif edit.content_hash in first_of_fact:
+                report.duplicates.append(edit.id)
+                alias[edit.id] = first_of_fact[edit.content_hash]
             elif stored is not None:
                 conflicts.append(edit.id)
                 if on_conflict == "replace":
                     report.replaced.append(edit.id)
                     inserts.append(edit)
-                    taken.add(edit.content_hash)
+                    first_of_fact[edit.content_hash] = edit.id
                 else:
                     report.skipped.append(edit.id)
             else:
                 inserts.append(edit)
-                taken.add(edit.content_hash)
+                first_of_fact[edit.content_hash] = edit.id
         if conflicts and on_conflict == "fail":
             shown = ", ".join(conflicts[:3]) + (
                 f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
             )
             raise ImportConflictError(
-                f"{len(conflicts)} edit(s) in the bundle differ from stored edits with the same id ({shown}); "
-                "nothing was imported. Use --on-conflict skip or replace."
+                f"{len(conflicts)} edit(s) in the bundle differ from stored edits with the same id "
+                f"({shown}); nothing was imported. Use --on-conflict skip or replace."
             )
-        report.added = [e.id for e in inserts if e.id not in set(report.replaced)]
-        return inserts
+        # History must point at edits this store holds: follow aliases, and an edit
+        # superseded by one that is not here competes again as live.
+        inserted = {e.id for e in inserts}
+        targets = {alias.get(e.superseded_by, e.superseded_by) for e in inserts if e.superseded_by}
+        present = inserted | set(tx.get_many(targets - inserted))
+        settled: list[Edit] = []
+        for edit in inserts:
+            if edit.superseded_by is not None:
+                target = alias.get(edit.superseded_by, edit.superseded_by)
+                edit = (
+                    edit.with_status("superseded", target)
+                    if target in present
+                    else edit.with_status("live", None)
+                )
+            settled.append(edit)
+        replaced = set(report.replaced)
+        report.added = [e.id for e in settled if e.id not in replaced]
+        return settled
 
     # -- facts about the store -------------------------------------------------------------
     def stats(self) -> StoreStats:
@@ -561,3 +597,27 @@ def _version() -> str:
     from memedit import __version__
 
     return __version__
+
+
+def import_into(
+    path: str | Path | None,
+    source: str | Path | EditBundle,
+    *,
+    on_conflict: OnConflict = "skip",
+    dry_run: bool = False,
+    progress: bool | None = None,
+) -> ImportReport:
+    """Import a bundle into the store at ``path``, creating the store only once the
+    bundle has passed every check, and never for a dry run."""
+    bundle = source if isinstance(source, EditBundle) else read_bundle(source)
+    target = Path(path).expanduser() if path is not None else default_store_path()
+    if dry_run and not store_exists(target):
+        with (
+            tempfile.TemporaryDirectory(prefix="memedit-dry-run-") as scratch_dir,
+            EditStore(Path(scratch_dir) / "store") as scratch,
+        ):
+            return scratch.import_bundle(bundle, on_conflict=on_conflict, dry_run=True)
+    with EditStore(target) as store:
+        return store.import_bundle(
+            bundle, on_conflict=on_conflict, dry_run=dry_run, progress=progress
+        )

@@ -15,7 +15,12 @@ from memedit.errors import StoreError
 from memedit.stores.base import StoreBackend, StoreTransaction
 from memedit.stores.sqlite import SQLiteStore
 
-__all__ = ["SQLiteStore", "StoreBackend", "StoreTransaction", "open_backend"]
+__all__ = ["SQLiteStore", "StoreBackend", "StoreTransaction", "open_backend", "store_exists"]
+
+
+def store_exists(location: str | Path) -> bool:
+    """Whether a store is already at ``location`` (so that opening it creates nothing)."""
+    return SQLiteStore.exists(location)
 
 
 def open_backend(

@@ -253,6 +253,10 @@ class SQLiteStore(StoreBackend):
         self._unsaved = 0
         self._open(create, initial_config)
 
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        return (Path(path).expanduser() / DB_NAME).is_file()
+
     # -- opening -----------------------------------------------------------------
     def _open(self, create: bool, initial_config: Callable[[], Mapping[str, Any]] | None) -> None:
         if self.path.exists() and not self.path.is_dir():

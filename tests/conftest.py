@@ -12,8 +12,8 @@ from click.testing import CliRunner
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from memedit import EditStore  # noqa: E402
-from memedit.embedder import Embedder, get_embedder  # noqa: E402
+from memedit import EditStore
+from memedit.embedder import Embedder, get_embedder
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1005,11 +1005,6 @@ def test_force_replaces_only_a_bundle_folder(
 # -- known bugs outside bundle.py ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.py import_bundle: an imported superseded edit keeps superseded_by pointing "
-    "at a bundle edit that was not imported (a duplicate of a stored one)",
-)
 def test_imported_history_points_at_an_edit_the_store_holds(
     pristine: Path, store: EditStore
 ) -> None:
@@ -1024,11 +1019,6 @@ def test_imported_history_points_at_an_edit_the_store_holds(
     assert store.get(rome.id).live
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/app.py import_: the store is opened with create=True before the bundle is "
-    "read, so a refused import still creates an empty store",
-)
 @pytest.mark.parametrize("dry_run", [False, True], ids=["import", "dry-run"])
 def test_refused_import_creates_no_store(
     runner: CliRunner, tmp_path: Path, embedder: Embedder, dry_run: bool

@@ -39,7 +39,9 @@ def edits_in(path: Path) -> list[dict[str, object]]:
 
 def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
-    added = run(runner, "add", "The Eiffel Tower is located in Rome.", "--tag", "demo", "--store", store)
+    added = run(
+        runner, "add", "The Eiffel Tower is located in Rome.", "--tag", "demo", "--store", store
+    )
     assert added.exit_code == 0 and added.output.startswith("Added ")
     edit_id = added.output.split()[1]
 
@@ -54,7 +56,9 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
     assert "subject:   The Eiffel Tower" in shown
     assert "derived:   yes" in shown and "routes on: The Eiffel Tower is located in" in shown
 
-    routed = json.loads(run(runner, "route", "Where is the Eiffel Tower?", "--json", "--store", store).output)
+    routed = json.loads(
+        run(runner, "route", "Where is the Eiffel Tower?", "--json", "--store", store).output
+    )
     assert routed["query"] == "Where is the Eiffel Tower?"
     assert routed["in_scope"] is True
     assert routed["edits"][0]["id"] == edit_id and isinstance(routed["edits"][0]["score"], float)
@@ -67,11 +71,45 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
-    first = run(runner, "add", "--subject", "Toko Yasuda", "--prompt", "Toko Yasuda, the", "--target", "piano", "--store", store)
+    first = run(
+        runner,
+        "add",
+        "--subject",
+        "Toko Yasuda",
+        "--prompt",
+        "Toko Yasuda, the",
+        "--target",
+        "piano",
+        "--store",
+        store,
+    )
     assert first.exit_code == 0
-    again = run(runner, "add", "--subject", "Toko Yasuda", "--prompt", "Toko Yasuda, the", "--target", "piano", "--store", store)
+    again = run(
+        runner,
+        "add",
+        "--subject",
+        "Toko Yasuda",
+        "--prompt",
+        "Toko Yasuda, the",
+        "--target",
+        "piano",
+        "--store",
+        store,
+    )
     assert again.output.startswith("Already stored as")
-    newer = run(runner, "add", "--subject", "Toko Yasuda", "--prompt", "Toko Yasuda, the", "--target", "violin", "--json", "--store", store)
+    newer = run(
+        runner,
+        "add",
+        "--subject",
+        "Toko Yasuda",
+        "--prompt",
+        "Toko Yasuda, the",
+        "--target",
+        "violin",
+        "--json",
+        "--store",
+        store,
+    )
     data = json.loads(newer.output)
     assert data["superseded"][0]["superseded_by"] == data["added"][0]["id"]
     everything = json.loads(run(runner, "list", "--all", "--json", "--store", store).output)
@@ -80,12 +118,29 @@ def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) 
 
 def test_add_file_with_format(runner: CliRunner, tmp_path: Path) -> None:
     records = [
-        {"case_id": i, "prompt": f"Person{i} Example plays the", "subject": f"Person{i} Example", "target_new": "piano", "ground_truth": "guitar"}
+        {
+            "case_id": i,
+            "prompt": f"Person{i} Example plays the",
+            "subject": f"Person{i} Example",
+            "target_new": "piano",
+            "ground_truth": "guitar",
+        }
         for i in range(30)
     ]
     path = tmp_path / "cf.json"
     path.write_text(json.dumps(records))
-    result = run(runner, "add", "--file", path, "--format", "counterfact", "--tag", "cf", "--store", tmp_path / "s")
+    result = run(
+        runner,
+        "add",
+        "--file",
+        path,
+        "--format",
+        "counterfact",
+        "--tag",
+        "cf",
+        "--store",
+        tmp_path / "s",
+    )
     assert result.output.strip() == "Added 30 edits."
     stats = json.loads(run(runner, "stats", "--json", "--store", tmp_path / "s").output)
     assert stats["live"] == 30 and stats["index_kind"] == "flat" and stats["dimension"] == 384
@@ -100,12 +155,21 @@ def test_export_import_between_stores(runner: CliRunner, tmp_path: Path) -> None
     dry = run(runner, "import", tmp_path / "a.memedit", "--dry-run", "--store", tmp_path / "b")
     assert dry.output.startswith("Would import: 2 new")
     assert edits_in(tmp_path / "b") == []
-    done = json.loads(run(runner, "import", tmp_path / "a.memedit", "--json", "--store", tmp_path / "b").output)
+    done = json.loads(
+        run(runner, "import", tmp_path / "a.memedit", "--json", "--store", tmp_path / "b").output
+    )
     assert done["added"] == 2 and done["reembedded"] == 0
     assert edits_in(tmp_path / "b") == edits_in(tmp_path / "a")
-    refused = runner.invoke(cli, ["export", str(tmp_path / "a.memedit"), "--store", str(tmp_path / "a")])
+    refused = runner.invoke(
+        cli, ["export", str(tmp_path / "a.memedit"), "--store", str(tmp_path / "a")]
+    )
     fails_cleanly(refused, "already exists")
-    assert run(runner, "export", tmp_path / "a.memedit", "--force", "--store", tmp_path / "a").exit_code == 0
+    assert (
+        run(
+            runner, "export", tmp_path / "a.memedit", "--force", "--store", tmp_path / "a"
+        ).exit_code
+        == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,7 +184,9 @@ def test_export_import_between_stores(runner: CliRunner, tmp_path: Path) -> None
         (["route", " "], "non-empty"),
     ],
 )
-def test_bad_input_is_one_line_and_leaves_the_store_alone(runner: CliRunner, tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_leaves_the_store_alone(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
     store = tmp_path / "s"
     run(runner, "add", "The Eiffel Tower is located in Rome.", "--store", store)
     before = edits_in(store)
@@ -132,12 +198,17 @@ def test_bad_input_is_one_line_and_leaves_the_store_alone(runner: CliRunner, tmp
     ("content", "message"),
     [
         (b"\xff\xfe\x00 latin-1 \xe9", "not UTF-8"),
-        (b'{"text": "The Eiffel Tower is located in Paris."}\n{"text": broken}\n', "line 2: invalid JSON"),
+        (
+            b'{"text": "The Eiffel Tower is located in Paris."}\n{"text": broken}\n',
+            "line 2: invalid JSON",
+        ),
         (b'{"weird": 1}\n', "cannot tell the format"),
         (b'{"text": "fine fact one."}\n{"text": ""}\n', "Edit 2"),
     ],
 )
-def test_bad_files_add_nothing(runner: CliRunner, tmp_path: Path, content: bytes, message: str) -> None:
+def test_bad_files_add_nothing(
+    runner: CliRunner, tmp_path: Path, content: bytes, message: str
+) -> None:
     store = tmp_path / "s"
     run(runner, "add", "The Eiffel Tower is located in Rome.", "--store", store)
     before = edits_in(store)
@@ -150,7 +221,9 @@ def test_bad_files_add_nothing(runner: CliRunner, tmp_path: Path, content: bytes
 def test_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
     nothing = runner.invoke(cli, ["add", "--store", str(tmp_path / "s")])
     assert nothing.exit_code == 2 and "Nothing to add" in nothing.output
-    unknown = runner.invoke(cli, ["add", "--file", "x.json", "--format", "yaml", "--store", str(tmp_path / "s")])
+    unknown = runner.invoke(
+        cli, ["add", "--file", "x.json", "--format", "yaml", "--store", str(tmp_path / "s")]
+    )
     assert unknown.exit_code == 2 and "Invalid value for '--format'" in unknown.output
     both = runner.invoke(cli, ["add", "fact", "--file", "x.json", "--store", str(tmp_path / "s")])
     assert both.exit_code == 2 and "not both" in both.output
@@ -159,9 +232,14 @@ def test_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
 def test_folders_that_are_not_stores(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("hi")
-    fails_cleanly(runner.invoke(cli, ["add", "A fact is here.", "--store", str(tmp_path / "docs")]), "not a memedit store")
+    fails_cleanly(
+        runner.invoke(cli, ["add", "A fact is here.", "--store", str(tmp_path / "docs")]),
+        "not a memedit store",
+    )
     assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["a.txt"]
-    fails_cleanly(runner.invoke(cli, ["list", "--store", str(tmp_path / "none")]), "No memedit store")
+    fails_cleanly(
+        runner.invoke(cli, ["list", "--store", str(tmp_path / "none")]), "No memedit store"
+    )
     assert not (tmp_path / "none").exists()
 
 
@@ -181,7 +259,10 @@ def test_locked_store(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.Mon
     blocker = sqlite3.connect(store / "memedit.db")
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        fails_cleanly(runner.invoke(cli, ["add", "Toko Yasuda plays the piano.", "--store", str(store)]), "held by another writer")
+        fails_cleanly(
+            runner.invoke(cli, ["add", "Toko Yasuda plays the piano.", "--store", str(store)]),
+            "held by another writer",
+        )
     finally:
         blocker.rollback()
         blocker.close()
@@ -195,7 +276,7 @@ def test_default_store_follows_memedit_home(runner: CliRunner, _isolated_home: P
 
 
 def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         text = run(runner, name, "--help").output
         assert "--store" in text, name
         if name != "stats":
@@ -203,7 +284,14 @@ def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
 
 
 def _memedit(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memedit", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "memedit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -214,16 +302,30 @@ def test_real_subprocesses(tmp_path: Path) -> None:
 
     bad = _memedit("add", "", env=env, cwd=tmp_path)
     assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines() == ["Error: An edit needs text; got an empty or whitespace-only string."]
+    assert bad.stderr.strip().splitlines() == [
+        "Error: An edit needs text; got an empty or whitespace-only string."
+    ]
 
     # two processes adding files at once: both batches land whole
     files = []
     for w in range(2):
         path = tmp_path / f"w{w}.jsonl"
-        path.write_text("".join(json.dumps({"text": f"Worker{w} Person{i} was born in Oslo."}) + "\n" for i in range(40)))
+        path.write_text(
+            "".join(
+                json.dumps({"text": f"Worker{w} Person{i} was born in Oslo."}) + "\n"
+                for i in range(40)
+            )
+        )
         files.append(path)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "memedit", "add", "--file", str(f)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "memedit", "add", "--file", str(f)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for f in files
     ]
     for proc in procs:

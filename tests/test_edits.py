@@ -21,16 +21,38 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
 @pytest.mark.parametrize(
     ("sentence", "subject", "prompt", "target"),
     [
-        ("The Eiffel Tower is located in Rome.", "The Eiffel Tower", "The Eiffel Tower is located in", "Rome"),
+        (
+            "The Eiffel Tower is located in Rome.",
+            "The Eiffel Tower",
+            "The Eiffel Tower is located in",
+            "Rome",
+        ),
         ("Toko Yasuda plays the piano.", "Toko Yasuda", "Toko Yasuda plays the", "piano"),
         ("The capital of France is Lyon.", "France", "The capital of France is", "Lyon"),
-        ("Danielle Darrieux's mother tongue is English", "Danielle Darrieux", "Danielle Darrieux's mother tongue is", "English"),
-        ("Lionel Messi plays for Real Madrid.", "Lionel Messi", "Lionel Messi plays for", "Real Madrid"),
+        (
+            "Danielle Darrieux's mother tongue is English",
+            "Danielle Darrieux",
+            "Danielle Darrieux's mother tongue is",
+            "English",
+        ),
+        (
+            "Lionel Messi plays for Real Madrid.",
+            "Lionel Messi",
+            "Lionel Messi plays for",
+            "Real Madrid",
+        ),
         ("The CEO of Apple is Satya Nadella.", "Apple", "The CEO of Apple is", "Satya Nadella"),
-        ("Python was created by Guido van Rossum", "Python", "Python was created by", "Guido van Rossum"),
+        (
+            "Python was created by Guido van Rossum",
+            "Python",
+            "Python was created by",
+            "Guido van Rossum",
+        ),
     ],
 )
-def test_parse_fact_splits_subject_question_and_target(sentence: str, subject: str, prompt: str, target: str) -> None:
+def test_parse_fact_splits_subject_question_and_target(
+    sentence: str, subject: str, prompt: str, target: str
+) -> None:
     parsed = parse_fact(sentence)
     assert parsed is not None
     assert (parsed.subject, parsed.prompt, parsed.target) == (subject, prompt, target)
@@ -52,17 +74,25 @@ def test_free_text_edit_gets_derived_fields() -> None:
 
 
 def test_structured_edit_composes_text_and_keys() -> None:
-    edit = build_edit(EditDraft(subject="Toko Yasuda", prompt="Toko Yasuda, the", target="piano", tags=("a", "a", "b")))
+    edit = build_edit(
+        EditDraft(
+            subject="Toko Yasuda", prompt="Toko Yasuda, the", target="piano", tags=("a", "a", "b")
+        )
+    )
     assert edit.text == "Toko Yasuda, the piano"
     assert not edit.derived
     assert edit.tags == ("a", "b")
     assert edit.route_text == "Toko Yasuda, the"
-    other = build_edit(EditDraft(subject="toko yasuda", prompt="Toko  Yasuda, the", target="guitar"))
+    other = build_edit(
+        EditDraft(subject="toko yasuda", prompt="Toko  Yasuda, the", target="guitar")
+    )
     assert other.conflict_key == edit.conflict_key  # same subject and relation, another target
 
 
 def test_content_hash_ignores_case_spacing_and_unicode_form() -> None:
-    assert content_hash("The Eiffel  Tower", None, None) == content_hash("the eiffel tower", None, None)
+    assert content_hash("The Eiffel  Tower", None, None) == content_hash(
+        "the eiffel tower", None, None
+    )
     assert content_hash("café", None, None) == content_hash("cafe\u0301", None, None)
     assert content_hash("a", "p", "x") != content_hash("a", "p", "y")
 
@@ -90,7 +120,9 @@ def test_bad_edits_are_refused_with_a_clear_message(draft: EditDraft, message: s
 
 
 def test_record_round_trip_keeps_every_field() -> None:
-    edit = build_edit(EditDraft(text="The Eiffel Tower is located in Rome.", tags=("demo",), source="cli"))
+    edit = build_edit(
+        EditDraft(text="The Eiffel Tower is located in Rome.", tags=("demo",), source="cli")
+    )
     again = edit_from_record(edit.to_dict())
     assert again.to_dict() == edit.to_dict()
     assert again.content_hash == edit.content_hash

@@ -25,7 +25,9 @@ from memedit.formats import detect_format, read_edit_file
         ("pitfalls/coverage_edit.json", "pitfalls", "Jacqueline Arnaud"),
     ],
 )
-def test_benchmark_files_are_detected_and_read(relative: str, fmt: str, first_subject: str | None) -> None:
+def test_benchmark_files_are_detected_and_read(
+    relative: str, fmt: str, first_subject: str | None
+) -> None:
     path = shared_data(relative)
     records = json.loads(path.read_text())
     assert detect_format(records[0]) == fmt
@@ -81,7 +83,9 @@ def test_memedit_jsonl(tmp_path: Path) -> None:
         (b'{"text": "a"}', "yaml", "Unknown format"),
     ],
 )
-def test_bad_files_say_what_is_wrong(tmp_path: Path, content: bytes, fmt: str, message: str) -> None:
+def test_bad_files_say_what_is_wrong(
+    tmp_path: Path, content: bytes, fmt: str, message: str
+) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
     with pytest.raises(InputFormatError, match=message):

@@ -76,7 +76,9 @@ def test_hub_failures_are_one_line(filled: EditStore, tmp_path: Path) -> None:
         push(filled, "../../etc", client=hub)
 
 
-def test_the_real_client_makes_the_two_calls(filled: EditStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_real_client_makes_the_two_calls(
+    filled: EditStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """HfHubClient against stand-ins of HfApi.create_repo/upload_folder and snapshot_download."""
     remote = tmp_path / "remote"
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -101,18 +103,27 @@ def test_the_real_client_makes_the_two_calls(filled: EditStore, tmp_path: Path, 
     pushed = runner.invoke(cli, ["push", "me/facts", "--private", "--store", str(filled.path)])
     assert pushed.exit_code == 0, pushed.output
     assert pushed.output.strip() == "Pushed to https://huggingface.co/datasets/me/facts"
-    pulled = runner.invoke(cli, ["pull", "me/facts", "--revision", "main", "--store", str(tmp_path / "other")])
+    pulled = runner.invoke(
+        cli, ["pull", "me/facts", "--revision", "main", "--store", str(tmp_path / "other")]
+    )
     assert pulled.exit_code == 0, pulled.output
     assert pulled.output.startswith("Imported: 3 new")
 
     names = [name for name, _ in calls]
     assert names == ["create_repo", "upload_folder", "snapshot_download"]
-    assert calls[0][1] == {"repo_id": "me/facts", "repo_type": "dataset", "private": True, "exist_ok": True}
+    assert calls[0][1] == {
+        "repo_id": "me/facts",
+        "repo_type": "dataset",
+        "private": True,
+        "exist_ok": True,
+    }
     assert calls[1][1]["repo_type"] == "dataset"
     assert calls[2][1]["repo_type"] == "dataset" and calls[2][1]["revision"] == "main"
 
 
-def test_cli_push_without_network_fails_cleanly(filled: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_push_without_network_fails_cleanly(
+    filled: EditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def offline(self: object, repo_id: str, **kwargs: Any) -> None:
         raise ConnectionError("Failed to resolve 'huggingface.co'")
 

@@ -21,9 +21,21 @@ def test_wheel_maps_cli_and_stores_into_memedit(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     for folder in ("memedit", "cli", "stores"):
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -31,7 +43,12 @@ def test_wheel_maps_cli_and_stores_into_memedit(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("memedit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ("memedit/__init__.py", "memedit/py.typed", "memedit/cli/app.py", "memedit/stores/sqlite.py"):
+    for expected in (
+        "memedit/__init__.py",
+        "memedit/py.typed",
+        "memedit/cli/app.py",
+        "memedit/stores/sqlite.py",
+    ):
         assert expected in names
     assert not any(n.startswith(("cli/", "stores/", "tests/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -46,7 +63,11 @@ def test_wheel_maps_cli_and_stores_into_memedit(tmp_path: Path) -> None:
     )
     assert installed.returncode == 0, installed.stderr
     probe = subprocess.run(
-        [sys.executable, "-c", "import memedit.cli, memedit.stores; print(memedit.cli.__file__); print(memedit.stores.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import memedit.cli, memedit.stores; print(memedit.cli.__file__); print(memedit.stores.__file__)",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

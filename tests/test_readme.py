@@ -23,7 +23,9 @@ def render_cli_reference() -> str:
     runner = CliRunner()
     parts = []
     for args in [[], *([name] for name in sorted(cli.commands))]:
-        output = runner.invoke(cli, [*args, "--help"], terminal_width=100, prog_name="memedit").output
+        output = runner.invoke(
+            cli, [*args, "--help"], terminal_width=100, prog_name="memedit"
+        ).output
         title = "memedit " + " ".join(args) if args else "memedit"
         parts.append(f"### `{title.strip()}`\n\n```\n{output.rstrip()}\n```\n")
     return "\n".join(parts)

@@ -44,7 +44,11 @@ def test_free_text_edit_routes_in_scope_and_unrelated_query_does_not(store: Edit
 
 
 def test_structured_edit_routes_on_its_question_part(store: EditStore) -> None:
-    edit = store.add(subject="Danielle Darrieux", prompt="The mother tongue of Danielle Darrieux is", target="English")
+    edit = store.add(
+        subject="Danielle Darrieux",
+        prompt="The mother tongue of Danielle Darrieux is",
+        target="English",
+    )
     result = store.route("Danielle Darrieux's native language is")
     assert result.in_scope and result.edits[0].id == edit.id
 
@@ -53,7 +57,13 @@ def test_same_fact_twice_is_stored_once(store: EditStore) -> None:
     first = store.add("The Eiffel Tower is located in Rome.")
     again = store.add("the eiffel  tower is located in rome.")
     assert again.id == first.id
-    result = store.add_many(["The Eiffel Tower is located in Rome.", "Toko Yasuda plays the piano.", "Toko Yasuda plays the piano."])
+    result = store.add_many(
+        [
+            "The Eiffel Tower is located in Rome.",
+            "Toko Yasuda plays the piano.",
+            "Toko Yasuda plays the piano.",
+        ]
+    )
     assert len(result.added) == 1
     assert [d.id for d in result.duplicates] == [first.id]
     assert len(store) == 2
@@ -81,14 +91,18 @@ def test_conflicting_pairs_from_the_pitfalls_data(store: EditStore, tmp_path: Pa
     assert len(result.superseded) == 30
     live = {e.subject: e.target for e in store.edits()}
     for record in records:
-        first, second = record["edits"]
-        assert live[second["subject"]["label"]] == second["new_object"]["label"]  # the later fact wins
+        second = record["edits"][1]
+        assert (
+            live[second["subject"]["label"]] == second["new_object"]["label"]
+        )  # the later fact wins
 
 
 def test_removing_the_newer_fact_revives_the_older(store: EditStore) -> None:
     rome = store.add("The Eiffel Tower is located in Rome.")
     berlin = store.add("The Eiffel Tower is located in Berlin.")
-    assert store.route("Where is the Eiffel Tower?").edits[0].id == berlin.id  # index built with Berlin live
+    assert (
+        store.route("Where is the Eiffel Tower?").edits[0].id == berlin.id
+    )  # index built with Berlin live
     store.remove([berlin.id[:10]])  # a unique prefix is enough
     assert store.get(rome.id).live
     routed = store.route("Where is the Eiffel Tower?")
@@ -109,11 +123,20 @@ def test_a_batch_with_one_bad_edit_adds_nothing(store: EditStore) -> None:
     store.add("The Eiffel Tower is located in Rome.")
     before = snapshot(store)
     with pytest.raises(InvalidEditError, match=r"Edit 3: An edit needs text"):
-        store.add_many(["Toko Yasuda plays the piano.", "Paris is the capital of Italy.", "   ", "Water boils at 90 degrees."])
+        store.add_many(
+            [
+                "Toko Yasuda plays the piano.",
+                "Paris is the capital of Italy.",
+                "   ",
+                "Water boils at 90 degrees.",
+            ]
+        )
     assert snapshot(store) == before
 
 
-def test_an_interrupted_batch_adds_nothing(store: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_batch_adds_nothing(
+    store: EditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = snapshot(store)
 
     def interrupted(*args: object, **kwargs: object) -> None:
@@ -134,7 +157,10 @@ def test_batch_file_add_routes_paraphrases(store: EditStore, tmp_path: Path) -> 
     assert all("val" in e.tags for e in result.added)
     routed = store.route_many([r["rephrase_prompt"] for r in records])
     by_prompt = {e.prompt: e.id for e in store.edits()}
-    correct = sum(bool(r.in_scope and r.edits[0].id == by_prompt.get(rec["prompt"])) for r, rec in zip(routed, records, strict=True))
+    correct = sum(
+        bool(r.in_scope and r.edits[0].id == by_prompt.get(rec["prompt"]))
+        for r, rec in zip(routed, records, strict=True)
+    )
     assert correct / len(records) > 0.75  # the calibrated threshold generalises to paraphrases
 
 
@@ -169,7 +195,9 @@ def test_index_cache_is_rebuilt_when_missing_corrupt_or_foreign(store: EditStore
     (store.path / "index.json").write_text(json.dumps(meta))
     with EditStore(store.path) as reopened:
         assert reopened.route("Where is the Eiffel Tower?").edits[0].id == edit.id
-    assert json.loads((store.path / "index.json").read_text())["embedder"] == store.config["embedder"]
+    assert (
+        json.loads((store.path / "index.json").read_text())["embedder"] == store.config["embedder"]
+    )
 
     for f in _index_files(store.path):
         f.unlink()
@@ -180,10 +208,20 @@ def test_index_cache_is_rebuilt_when_missing_corrupt_or_foreign(store: EditStore
 def test_index_grows_from_exact_to_hnsw(store: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faiss_index, "HNSW_MIN_VECTORS", 40)
     subjects = [f"Person{i} Example" for i in range(60)]
-    store.add_many([EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome") for s in subjects[:30]])
+    store.add_many(
+        [
+            EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome")
+            for s in subjects[:30]
+        ]
+    )
     store.route("Where was Person3 Example born?")
     assert store.stats().index_kind == "flat"
-    store.add_many([EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome") for s in subjects[30:]])
+    store.add_many(
+        [
+            EditDraft(subject=s, prompt=f"{s} was born in the city of", target="Rome")
+            for s in subjects[30:]
+        ]
+    )
     routed = store.route("Person45 Example was born in the city of")
     assert store.stats().index_kind == "hnsw"
     assert routed.edits[0].edit.subject == "Person45 Example"
@@ -279,7 +317,9 @@ def test_threads_adding_while_others_route_lose_nothing(store: EditStore) -> Non
     assert len(added) == 48 and len(store) == 49
     stored = {e.id for e in store.edits()}
     assert set(added) <= stored
-    routed = store.route_many([f"Writer{w} Person{i} was born in" for w in range(4) for i in (0, 11)])
+    routed = store.route_many(
+        [f"Writer{w} Person{i} was born in" for w in range(4) for i in (0, 11)]
+    )
     assert all(r.in_scope for r in routed)
 
 
@@ -321,3 +361,28 @@ def test_bad_queries(store: EditStore) -> None:
     with pytest.raises(MemeditError, match="at most"):
         store.route("x" * 20_000)
     assert not store.route("anything at all").in_scope  # empty store: nothing in scope
+
+
+def test_an_empty_store_adopts_the_router_settings_of_its_first_bundle(
+    store: EditStore, tmp_path: Path
+) -> None:
+    store.add("The Eiffel Tower is located in Rome.")
+    store.configure_router(threshold=0.8, top_k=3)
+    bundle = store.export(tmp_path / "b.memedit")
+    with EditStore(tmp_path / "fresh") as fresh:
+        report = fresh.import_bundle(bundle)
+        assert report.router_adopted
+        assert (fresh.router.threshold, fresh.router.top_k) == (0.8, 3)
+    with EditStore(tmp_path / "busy") as busy:
+        busy.add("Toko Yasuda plays the piano.")
+        report = busy.import_bundle(bundle)
+        assert not report.router_adopted
+        assert busy.router.threshold == 0.65  # a store with edits keeps its own calibration
+
+
+def test_mapping_drafts_are_validated_like_any_other(store: EditStore) -> None:
+    with pytest.raises(InvalidEditError, match="tags must be a list"):
+        store.add_many([{"text": "The Eiffel Tower is located in Rome.", "tags": "abc"}])
+    with pytest.raises(InvalidEditError, match="not valid Unicode"):
+        store.add("The Eiffel Tower is located in R\udcffme.")
+    assert len(store) == 0
