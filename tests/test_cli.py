@@ -71,46 +71,14 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
-    first = run(
-        runner,
-        "add",
-        "--subject",
-        "Toko Yasuda",
-        "--prompt",
-        "Toko Yasuda, the",
-        "--target",
-        "piano",
-        "--store",
-        store,
-    )
-    assert first.exit_code == 0
-    again = run(
-        runner,
-        "add",
-        "--subject",
-        "Toko Yasuda",
-        "--prompt",
-        "Toko Yasuda, the",
-        "--target",
-        "piano",
-        "--store",
-        store,
-    )
-    assert again.output.startswith("Already stored as")
-    newer = run(
-        runner,
-        "add",
-        "--subject",
-        "Toko Yasuda",
-        "--prompt",
-        "Toko Yasuda, the",
-        "--target",
-        "violin",
-        "--json",
-        "--store",
-        store,
-    )
-    data = json.loads(newer.output)
+
+    def add(target: str, *extra: str) -> Result:
+        fields = ["--subject", "Toko Yasuda", "--prompt", "Toko Yasuda, the", "--target", target]
+        return run(runner, "add", *fields, *extra, "--store", store)
+
+    assert add("piano").exit_code == 0
+    assert add("piano").output.startswith("Already stored as")
+    data = json.loads(add("violin", "--json").output)
     assert data["superseded"][0]["superseded_by"] == data["added"][0]["id"]
     everything = json.loads(run(runner, "list", "--all", "--json", "--store", store).output)
     assert [e["status"] for e in everything] == ["superseded", "live"]

@@ -39,26 +39,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import REPO_ROOT, environment, log, render_table, write_results
 
-import memedit
 from memedit import EditStore
 from memedit.edits import Edit, EditDraft, build_edit
 from memedit.embedder import get_embedder
 from memedit.formats import load_records
 from memedit.router import DEFAULT_THRESHOLD
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "counterfact" / "train.json"
 DEFAULT_OUT = REPO_ROOT / "examples" / "benchmarks" / "results" / "route_threshold.json"
 FIELDS = (
@@ -66,36 +61,6 @@ FIELDS = (
     ("generality", "rephrase_prompt"),
     ("locality", "locality_prompt"),
 )
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(REPO_ROOT), *args],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "memedit", "stores", "cli")
-    return {"commit": git("rev-parse", "HEAD"), "library_modified": bool(changed)}
 
 
 def thresholds(start: float, stop: float, step: float) -> list[float]:
@@ -221,14 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, Any] = {
         "benchmark": "route_threshold",
-        "environment": {
-            "memedit": memedit.__version__,
-            **git_state(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
+        "environment": environment(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "embedder": embedder.id,
         "records": len(records),
@@ -250,10 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verdict": verdict,
         "total_s": time.perf_counter() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_report(results)
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
     return 0
 
 

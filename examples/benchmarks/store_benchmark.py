@@ -60,25 +60,21 @@ It prints tables and writes JSON to ``examples/benchmarks/results/store_benchmar
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import REPO_ROOT, environment, log, pct, render_table, write_results
 
-import memedit
 from memedit import EditStore
 from memedit.edits import Edit, EditDraft, build_edit
 from memedit.embedder import Embedder, get_embedder
@@ -91,7 +87,6 @@ from memedit.stores.faiss_index import (
     VectorIndex,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "counterfact" / "train.json"
 DEFAULT_OUT = REPO_ROOT / "examples" / "benchmarks" / "results" / "store_benchmark.json"
 INGEST_RATIO_GOAL = 0.8
@@ -102,8 +97,6 @@ APPROX_CHECK = 200  # synthetic edits embedded for real to report how good the a
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -121,54 +114,6 @@ def parse_sizes(text: str) -> list[int]:
 def peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(REPO_ROOT), *args],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "memedit", "stores", "cli")
-    return {"commit": git("rev-parse", "HEAD"), "library_modified": bool(changed)}
-
-
-def environment() -> dict[str, Any]:
-    import faiss
-    import torch
-
-    return {
-        "memedit": memedit.__version__,
-        **git_state(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "faiss": faiss.__version__,
-        "faiss_threads": faiss.omp_get_max_threads(),
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 # -- the edits ----------------------------------------------------------------------------------
@@ -583,10 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kinds_crossover": crossover(kinds) if kinds else None,
         "total_s": time.perf_counter() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_report(results)
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
     return 0
 
 
