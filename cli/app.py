@@ -18,6 +18,7 @@ from memedit import __version__
 from memedit.edits import Edit, EditDraft
 from memedit.errors import MemeditError
 from memedit.formats import FORMATS
+from memedit.router import RouteResult
 from memedit.store import ON_CONFLICT, EditStore, OnConflict, import_into
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -308,6 +309,10 @@ def route(
     if as_json:
         _print_json(result.to_dict())
         return
+    _print_route(result)
+
+
+def _print_route(result: RouteResult) -> None:
     verdict = "IN SCOPE" if result.in_scope else "out of scope (the base model answers)"
     click.echo(f"{verdict}  threshold {result.threshold:.2f}")
     for routed in result.edits:
@@ -502,3 +507,185 @@ def pull(
         client=HfHubClient(token),
     )
     _report_import(report, as_json)
+
+
+@cli.command()
+@click.argument("question")
+@click.option(
+    "--model",
+    "model_name",
+    envvar="MEMEDIT_MODEL",
+    help="Base model: a hub id or a local folder (default: $MEMEDIT_MODEL, else the store's saved model).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["in_context", "counterfactual"]),
+    help="How in-scope questions are answered (default: in_context).",
+)
+@click.option(
+    "--counterfactual-model",
+    help="Model for --mode counterfactual (see `memedit train-counterfactual`).",
+)
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option(
+    "--show-route", is_flag=True, help="Also show the nearest edits and the scope decision."
+)
+@click.option("--remember", is_flag=True, help="Save --model as this store's default model.")
+@store_option
+@json_option
+def ask(
+    question: str,
+    model_name: str | None,
+    mode: str | None,
+    counterfactual_model: str | None,
+    max_new_tokens: int,
+    show_route: bool,
+    remember: bool,
+    store_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Answer a question with a model that knows the store's edits.
+
+    \b
+    Examples:
+        memedit ask "Where is the Eiffel Tower?" --model Qwen/Qwen2.5-0.5B-Instruct --show-route
+        MEMEDIT_MODEL=./my-model memedit ask "Who plays the piano?"
+        memedit ask "..." --mode counterfactual --counterfactual-model ./cf-model --model gpt2
+    """
+    from memedit.model import EditableModel
+
+    with _open(store_path, create=False) as store:
+        name = model_name or store.default_model
+        if not name:
+            raise click.ClickException(
+                "No model to answer with: pass --model ID_OR_PATH, set MEMEDIT_MODEL, or save one with --remember."
+            )
+        editable = EditableModel.from_pretrained(
+            name, store=store, mode=cast(Any, mode), counterfactual_model=counterfactual_model
+        )
+        answer = editable.answer(question, max_new_tokens=max_new_tokens)
+        if remember:
+            store.set_default_model(name)
+    if as_json:
+        _print_json({**answer.to_dict(), "route": answer.route.to_dict() if answer.route else None})
+        return
+    if show_route and answer.route is not None:
+        _print_route(answer.route)
+        click.echo(f"answered by: {answer.mode}")
+    click.echo(answer.text)
+
+
+@cli.command(name="train-counterfactual")
+@click.option(
+    "--model",
+    "base_model",
+    required=True,
+    help="Model to fine-tune: a hub id or a local folder (causal or seq2seq).",
+)
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Editing data (any `add --file` format); repeatable.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the trained model.",
+)
+@click.option("--epochs", type=click.IntRange(1, 1000), default=3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
+@click.option(
+    "--learning-rate", type=click.FloatRange(0, 1, min_open=True), default=5e-5, show_default=True
+)
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of edits held out for the report.",
+)
+@click.option("--max-edits", type=click.IntRange(min=1), help="Use at most this many edits.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Write into a non-empty --output.")
+@json_option
+def train_counterfactual(
+    base_model: str,
+    data: tuple[Path, ...],
+    fmt: str,
+    output: Path,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    holdout: float,
+    max_edits: int | None,
+    seed: int,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Fine-tune a counterfactual model (SERAC) that answers from an edit and a query.
+
+    Triples come from each edit's prompt and paraphrases, with the edit in the
+    prompt and its target as the answer. Edits are split before training; the
+    report gives exact match on held-out edits before and after.
+
+    \b
+    Example:
+        memedit train-counterfactual --model google/flan-t5-small \\
+            --data ../shared/data/counterfact/train.json --data ../shared/data/zsre/zsre_mend_train-1k.json \\
+            --output ./cf-model --epochs 2
+    """
+    from tqdm import tqdm
+
+    from memedit.counterfactual import train_counterfactual as run_training
+
+    bar: Any = None
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="training", unit="step", disable=as_json, leave=False)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.update(1)
+
+    try:
+        report = run_training(
+            base_model,
+            [(path, fmt) for path in data],
+            output,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            holdout=holdout,
+            max_edits=max_edits,
+            seed=seed,
+            overwrite=force,
+            on_step=on_step,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        _print_json(report.to_dict())
+        return
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    click.echo(
+        f"Trained on {report.train_edits:,} edits ({report.train_examples:,} examples) in {report.seconds:.0f}s; loss {report.first_loss:.3f} -> {report.last_loss:.3f}"
+    )
+    click.echo(
+        f"Held-out edits: {report.heldout_edits:,}; exact match {shown(report.heldout_exact_match_before)} before, "
+        f"{shown(report.heldout_exact_match_after)} after"
+    )
+    click.echo(
+        f"Saved to {report.output}; use it with: memedit ask ... --mode counterfactual --counterfactual-model {report.output}"
+    )

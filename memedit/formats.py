@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -256,15 +257,84 @@ def resolve_format(records: list[Record], fmt: str, path: Path | str) -> str:
     return detected
 
 
-def read_edit_file(path: str | Path, fmt: str = "auto") -> list[EditDraft]:
-    """All edits a file holds, in file order (later records are later facts)."""
+@dataclass(frozen=True)
+class EditCase:
+    """An edit with the queries a benchmark attaches to it.
+
+    ``paraphrases`` should reach the edit (generality; KnowEdit's subject
+    aliases count too); ``locality`` prompts, by kind, must be left to the base model.
+    """
+
+    draft: EditDraft
+    paraphrases: tuple[str, ...] = ()
+    locality: tuple[tuple[str, str], ...] = ()  # (kind, prompt)
+
+
+LOCALITY_KINDS = ("neighborhood", "relation_specificity", "unrelated")
+
+
+def _prompts(value: Any) -> list[str]:
+    """Prompts from a string, a list of strings, or a list of {"prompt": ...} objects (lenient)."""
+    items = value if isinstance(value, list) else [value]
+    found = []
+    for item in items:
+        if isinstance(item, Mapping):
+            item = item.get("prompt")
+        if isinstance(item, str) and item.strip():
+            found.append(item)
+    return found
+
+
+def _mapping(record: Record, key: str) -> Mapping[str, Any]:
+    value = record.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _case_queries(record: Record, fmt: str) -> tuple[list[str], list[tuple[str, str]]]:
+    if fmt == "counterfact":
+        return _prompts(record.get("rephrase_prompt")), [
+            ("neighborhood", p) for p in _prompts(record.get("locality_prompt"))
+        ]
+    if fmt == "knowedit":
+        portability = _mapping(record, "portability")
+        locality = _mapping(record, "locality")
+        return (
+            _prompts(portability.get("Subject_Aliasing", [])),
+            [
+                ("relation_specificity", p)
+                for p in _prompts(locality.get("Relation_Specificity", []))
+            ],
+        )
+    if fmt == "zsre":
+        return _prompts(record.get("rephrase")), [
+            ("unrelated", p) for p in _prompts(record.get("loc"))
+        ]
+    if fmt == "rome":
+        return _prompts(record.get("paraphrase_prompts", [])), [
+            ("neighborhood", p) for p in _prompts(record.get("neighborhood_prompts", []))
+        ]
+    if fmt == "jsonl":
+        locality = _mapping(record, "locality")
+        return _prompts(record.get("paraphrases", [])), [
+            (str(kind), p) for kind, prompts in locality.items() for p in _prompts(prompts)
+        ]
+    return [], []
+
+
+def read_cases(path: str | Path, fmt: str = "auto") -> list[EditCase]:
+    """Every edit in a file with its benchmark queries, in file order."""
     path = Path(path)
     records = load_records(path)
     fmt = resolve_format(records, fmt, path)
     reader = _READERS[fmt]
-    drafts: list[EditDraft] = []
+    cases: list[EditCase] = []
     for index, record in enumerate(records):
-        drafts.extend(
-            reader(record, f"{path}: record {index + 1}", f"{fmt}:{path.name}#{index + 1}")
-        )
-    return drafts
+        drafts = reader(record, f"{path}: record {index + 1}", f"{fmt}:{path.name}#{index + 1}")
+        paraphrases, locality = _case_queries(record, fmt) if len(drafts) == 1 else ([], [])
+        cases.extend(EditCase(d, tuple(paraphrases), tuple(locality)) for d in drafts)
+    return cases
+
+
+def read_edit_file(path: str | Path, fmt: str = "auto") -> list[EditDraft]:
+    """All edits a file holds, in file order (later records are later facts)."""
+    return [case.draft for case in read_cases(path, fmt)]

@@ -209,11 +209,15 @@ class EditableModel(torch.nn.Module):
         *,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         mode: Mode | None = None,
+        use_edits: bool = True,
         **generate_kwargs: Any,
     ) -> Answer:
-        """Answer a question: from the edits when it is in scope, from the base model otherwise."""
-        route = self.route(query)
-        edits = self.select_edits(route)
+        """Answer a question: from the edits when it is in scope, from the base model otherwise.
+
+        ``use_edits=False`` asks the base model as if the store were empty (for comparisons).
+        """
+        route = self.route(query) if use_edits else None
+        edits = self.select_edits(route) if route is not None else ()
         facts = [e.text for e in edits]
         mode = mode or self.mode
         if not edits:

@@ -211,6 +211,16 @@ class EditStore:
             tx.set_config({"router": updated.to_config()})
         return updated
 
+    @property
+    def default_model(self) -> str | None:
+        """The model `memedit ask` uses when none is given (saved with ``set_default_model``)."""
+        value = self.config.get("model")
+        return str(value) if value else None
+
+    def set_default_model(self, name: str | None) -> None:
+        with self._backend.transaction() as tx:
+            tx.set_config({"model": name})
+
     def close(self) -> None:
         self._backend.close()
 

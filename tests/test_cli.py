@@ -246,7 +246,8 @@ def test_default_store_follows_memedit_home(runner: CliRunner, _isolated_home: P
 def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
     for name in cli.commands:
         text = run(runner, name, "--help").output
-        assert "--store" in text, name
+        if name != "train-counterfactual":  # the one command that never opens a store
+            assert "--store" in text, name
         if name != "stats":
             assert "Example" in text, name
 
