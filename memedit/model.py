@@ -103,10 +103,10 @@ class EditableModel(torch.nn.Module):
     """Wrap a causal LM and a tokenizer so that edits in ``store`` change its answers.
 
     ``store`` is an :class:`EditStore` or a path to one (default: memedit's
-    default store). ``mode`` picks how in-scope queries are answered;
-    ``counterfactual_model`` (a loaded model, or a hub id / folder) is needed
-    for ``"counterfactual"``. ``max_edits`` caps how many in-scope edits go
-    into one prompt.
+    default store). ``mode`` picks how in-scope queries are answered:
+    ``"counterfactual"`` when a ``counterfactual_model`` (a loaded model, or a
+    hub id / folder) is given, else ``"in_context"``. ``max_edits`` caps how
+    many in-scope edits go into one prompt.
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class EditableModel(torch.nn.Module):
         tokenizer: Any,
         store: EditStore | str | Path | None = None,
         *,
-        mode: Mode = "in_context",
+        mode: Mode | None = None,
         template: PromptTemplate | None = None,
         counterfactual_model: Any = None,
         counterfactual_tokenizer: Any = None,
@@ -124,6 +124,8 @@ class EditableModel(torch.nn.Module):
         base_model_id: str | None = None,
     ) -> None:
         super().__init__()
+        if mode is None:
+            mode = "counterfactual" if counterfactual_model is not None else "in_context"
         if mode not in MODES:
             raise MemeditError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
         if not 1 <= max_edits <= 32:
@@ -452,7 +454,7 @@ class EditableModel(torch.nn.Module):
             model,
             tokenizer,
             store,
-            mode=mode or config.get("mode", "in_context"),
+            mode=mode or config.get("mode"),
             template=template
             or (PromptTemplate.from_dict(config["template"]) if "template" in config else None),
             counterfactual_model=counterfactual,

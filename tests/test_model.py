@@ -329,6 +329,11 @@ def test_save_and_restore(toy: ToyModel, eiffel_store: EditStore, tmp_path: Path
     base_dir = tmp_path / "toy-base"
     toy.model.save_pretrained(base_dir)
     toy.tokenizer.save_pretrained(base_dir)
+    serac = EditableModel.from_pretrained(
+        base_dir, store=eiffel_store, counterfactual_model=str(base_dir)
+    )
+    assert serac.mode == "counterfactual"  # naming a counterfactual model picks its mode
+    assert serac.answer("Where is the Eiffel Tower?", max_new_tokens=4).mode == "counterfactual"
     editable = EditableModel.from_pretrained(base_dir, store=eiffel_store)
     assert editable.answer("Where is the Eiffel Tower?", max_new_tokens=4).text == "Rome"
     saved = editable.save_pretrained(tmp_path / "wrapped")
