@@ -104,6 +104,11 @@ def cli() -> None:
     show_default=True,
     help="Format of --file.",
 )
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="With --file: leave invalid records out (and say which) instead of adding nothing.",
+)
 @store_option
 @json_option
 def add(
@@ -116,6 +121,7 @@ def add(
     source: str | None,
     file: Path | None,
     fmt: str,
+    skip_invalid: bool,
     store_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -143,7 +149,7 @@ def add(
         raise click.UsageError("--format only applies to --file.")
     with _open(store_path, create=True) as store:
         if file is not None:
-            result = store.add_file(file, fmt, tags=tags)
+            result = store.add_file(file, fmt, tags=tags, skip_invalid=skip_invalid)
         else:
             draft = EditDraft(
                 text=text,
@@ -166,6 +172,11 @@ def add(
         click.echo(f"Already stored as {edit.id}  {_short(edit.text, 60)}")
     if len(result.duplicates) > 20:
         click.echo(f"{len(result.duplicates):,} edits were already stored.")
+    if result.skipped:
+        click.echo(
+            f"Skipped {len(result.skipped):,} invalid edit(s); the first: {result.skipped[0]}",
+            err=True,
+        )
     if result.superseded:
         click.echo(
             f"Superseded {len(result.superseded):,} older edit(s) on the same subject and relation:"
@@ -689,3 +700,13 @@ def train_counterfactual(
     click.echo(
         f"Saved to {report.output}; use it with: memedit ask ... --mode counterfactual --counterfactual-model {report.output}"
     )
+
+
+from memedit.cli.serve import serve  # noqa: E402 (last: serve imports this module)
+
+cli.add_command(serve)
+
+from memedit.cli.evaluate import calibrate, eval_group  # noqa: E402 (last: it imports this module)
+
+cli.add_command(eval_group)
+cli.add_command(calibrate)

@@ -76,7 +76,9 @@ def build_store(store_dir: Path) -> Path:
         newer = store.add_many(["The Eiffel Tower is located in Berlin."])
         for old, new in newer.superseded:
             print(f"  {store.get(old).text!r} -> superseded by {store.get(new).text!r}")
-        routes = show_routes(store, "Routing (nearest edit and cosine score):")
+        routes = show_routes(
+            store, "Routing (nearest edit, and the scope classifier's score for it):"
+        )
 
         bundle = store.export(store_dir / "edits.memedit", overwrite=True)
         stats = store.stats()

@@ -7,17 +7,25 @@ nearest stored edits and decides whether the query is in scope of one.
 
 from memedit.edits import Edit, EditDraft
 from memedit.errors import MemeditError
-from memedit.router import RoutedEdit, RouteResult, ScopeClassifier
+from memedit.router import (
+    CosineScopeClassifier,
+    LearntScopeClassifier,
+    RoutedEdit,
+    RouteResult,
+    ScopeClassifier,
+)
 from memedit.store import AddResult, EditStore, ImportReport, StoreStats
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "CosineScopeClassifier",
     "Edit",
     "EditDraft",
     "EditStore",
     "ImportReport",
+    "LearntScopeClassifier",
     "MemeditError",
     "RouteResult",
     "RoutedEdit",

@@ -261,13 +261,16 @@ def resolve_format(records: list[Record], fmt: str, path: Path | str) -> str:
 class EditCase:
     """An edit with the queries a benchmark attaches to it.
 
-    ``paraphrases`` should reach the edit (generality; KnowEdit's subject
-    aliases count too); ``locality`` prompts, by kind, must be left to the base model.
+    ``paraphrases`` should reach the edit (generality); ``locality`` prompts,
+    by kind, must be left to the base model; ``portability`` prompts (KnowEdit's
+    subject aliases, reasoning and logical generalisation) need the edit to be
+    answered, with the answer given.
     """
 
     draft: EditDraft
     paraphrases: tuple[str, ...] = ()
     locality: tuple[tuple[str, str], ...] = ()  # (kind, prompt)
+    portability: tuple[tuple[str, str, str], ...] = ()  # (kind, prompt, answer)
 
 
 LOCALITY_KINDS = ("neighborhood", "relation_specificity", "unrelated")
@@ -296,15 +299,10 @@ def _case_queries(record: Record, fmt: str) -> tuple[list[str], list[tuple[str, 
             ("neighborhood", p) for p in _prompts(record.get("locality_prompt"))
         ]
     if fmt == "knowedit":
-        portability = _mapping(record, "portability")
         locality = _mapping(record, "locality")
-        return (
-            _prompts(portability.get("Subject_Aliasing", [])),
-            [
-                ("relation_specificity", p)
-                for p in _prompts(locality.get("Relation_Specificity", []))
-            ],
-        )
+        return [], [
+            ("relation_specificity", p) for p in _prompts(locality.get("Relation_Specificity", []))
+        ]
     if fmt == "zsre":
         return _prompts(record.get("rephrase")), [
             ("unrelated", p) for p in _prompts(record.get("loc"))
@@ -321,6 +319,26 @@ def _case_queries(record: Record, fmt: str) -> tuple[list[str], list[tuple[str, 
     return [], []
 
 
+def _answer(value: Any) -> str | None:
+    while isinstance(value, list) and value:
+        value = value[0]
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _portability(record: Record, fmt: str) -> list[tuple[str, str, str]]:
+    """KnowEdit portability prompts with their answers (lenient: malformed items are skipped)."""
+    if fmt != "knowedit":
+        return []
+    found = []
+    for kind, items in _mapping(record, "portability").items():
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, Mapping) and isinstance(item.get("prompt"), str):
+                answer = _answer(item.get("ground_truth"))
+                if answer:
+                    found.append((str(kind), item["prompt"], answer))
+    return found
+
+
 def read_cases(path: str | Path, fmt: str = "auto") -> list[EditCase]:
     """Every edit in a file with its benchmark queries, in file order."""
     path = Path(path)
@@ -330,8 +348,14 @@ def read_cases(path: str | Path, fmt: str = "auto") -> list[EditCase]:
     cases: list[EditCase] = []
     for index, record in enumerate(records):
         drafts = reader(record, f"{path}: record {index + 1}", f"{fmt}:{path.name}#{index + 1}")
-        paraphrases, locality = _case_queries(record, fmt) if len(drafts) == 1 else ([], [])
-        cases.extend(EditCase(d, tuple(paraphrases), tuple(locality)) for d in drafts)
+        if len(drafts) == 1:
+            paraphrases, locality = _case_queries(record, fmt)
+            portability = _portability(record, fmt)
+            cases.append(
+                EditCase(drafts[0], tuple(paraphrases), tuple(locality), tuple(portability))
+            )
+        else:
+            cases.extend(EditCase(d) for d in drafts)
     return cases
 
 

@@ -366,6 +366,14 @@ class EditableModel(torch.nn.Module):
             device=input_ids.device,
         )
 
+    def completion_prompt(self, text: str) -> tuple[str, tuple[RoutedEdit, ...]]:
+        """The text the model continues for a raw prompt: the edit context before it when in scope
+        (what ``generate()`` does to a routed row)."""
+        edits = self.select_edits(self.route(text))
+        if not edits:
+            return text, ()
+        return self.template.context([e.text for e in edits]) + "\n\n" + text, edits
+
     def _with_context(self, ids: list[int], edits: Sequence[RoutedEdit]) -> list[int]:
         """A row's prompt with the edit context before it (after a leading BOS token)."""
         context = self.template.context([e.text for e in edits]) + "\n\n"

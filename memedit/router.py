@@ -1,36 +1,76 @@
-"""The scope classifier: is a query in scope of a stored edit?
+"""The scope classifier: is a query in scope of a stored edit, and which one?
 
-Given a query and its nearest stored edits (cosine similarity of the query to
-each edit's question part), decide which edits, if any, the query is about.
-This is the calibrated-threshold classifier; the threshold and the number of
-neighbours live in the store's config, so that ``memedit calibrate`` and
-bundles carry them along.
+Routing starts the same way for every classifier: the query is embedded and
+the ``top_k`` nearest live edits are found by cosine similarity to each
+edit's question part. The classifier then decides, per candidate:
 
-The default threshold (0.66) is the balanced point of reliability,
-generality and neighbourhood locality on CounterFact train with
-all-MiniLM-L6-v2; ``examples/benchmarks/route_threshold.py`` reproduces it.
+``learnt`` (the default for all-MiniLM-L6-v2 stores)
+    A small head trained on editing benchmarks (``memedit/data/router_head.*``,
+    made by ``examples/train_router.py``), in two tiers. The fast tier scores
+    each candidate above a similarity gate from what routing already has: the
+    query and edit vectors (elementwise product and difference), the
+    similarity, the evidence that the query names the edit's subject, and
+    whether it is the nearest candidate. When a score is unsure, the full tier
+    re-reads the query together with the edit — the pair "query [SEP] edit
+    question" goes through the same encoder once — and scores it with that pair
+    embedding added. This is what tells a paraphrase ("Toko Yasuda is
+    incredible at") from a neighbour that shares the relation but not the
+    subject ("John Lennon performs on the") and from a question on the same
+    subject but another relation ("The gender of Jallal is" against an edit on
+    Jallal's birthplace). Scores are probabilities; the threshold was chosen on
+    training data held aside (``threshold`` in the head's JSON).
+
+``threshold``
+    Cosine similarity against a calibrated threshold (0.66 for MiniLM: the
+    balanced point on CounterFact train, ``examples/benchmarks/route_threshold.py``).
+    Used for stores built with other embedders, for which no head is trained.
+
+Settings live in the store's config, so ``memedit calibrate`` and bundles carry them.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
 
 from memedit.edits import Edit
 from memedit.errors import StoreError
+from memedit.stores.base import SearchHit
 
-DEFAULT_THRESHOLD = 0.66
+DEFAULT_THRESHOLD = 0.66  # cosine, for the "threshold" classifier
 DEFAULT_TOP_K = 5
+EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
+SCALARS = 3  # similarity, subject evidence, is-nearest: the last feature columns
+HEAD_DIR = Path(__file__).resolve().parent / "data"
+HEAD_NAME = "router_head"
+
+Candidates = Sequence[SearchHit]
+
+
+class Encoder(Protocol):
+    id: str
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class RoutedEdit:
-    """One stored edit near a query, with its similarity and the decision for it."""
+    """One stored edit near a query: the classifier's ``score`` for it (a cosine
+    similarity or a probability), the decision, and the raw cosine ``similarity``."""
 
     edit: Edit
     score: float
     in_scope: bool
+    similarity: float | None = None
 
     @property
     def id(self) -> str:
@@ -46,6 +86,7 @@ class RoutedEdit:
             "text": self.edit.text,
             "score": round(self.score, 6),
             "in_scope": self.in_scope,
+            "similarity": round(self.score if self.similarity is None else self.similarity, 6),
             "subject": self.edit.subject,
             "target": self.edit.target,
         }
@@ -75,45 +116,347 @@ class RouteResult:
         }
 
 
-class ScopeClassifier:
-    """Cosine-threshold scope decision over the top-k nearest edits."""
+class ScopeClassifier(ABC):
+    """Decides, for each query and its nearest edits, which edits it is in scope of."""
 
-    kind = "threshold"
+    kind: ClassVar[str]
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, top_k: int = DEFAULT_TOP_K) -> None:
+    def __init__(self, threshold: float, top_k: int = DEFAULT_TOP_K) -> None:
         if not -1.0 <= threshold <= 1.0:
-            raise StoreError(
-                f"Router threshold must be a cosine similarity in [-1, 1]; got {threshold}."
-            )
+            raise StoreError(f"Router threshold must be in [-1, 1]; got {threshold}.")
         if not 1 <= top_k <= 100:
             raise StoreError(f"Router top_k must be between 1 and 100; got {top_k}.")
         self.threshold = float(threshold)
         self.top_k = int(top_k)
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> ScopeClassifier:
-        config = dict(config or {})
-        kind = config.get("kind", cls.kind)
-        if kind != cls.kind:
-            raise StoreError(
-                f"This memedit does not know router kind {kind!r}; upgrade memedit to use this store."
+    @abstractmethod
+    def scores(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+    ) -> list[list[float]]:
+        """One score per candidate (higher: more likely in scope), for every query."""
+
+    def decide(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+        threshold: float | None = None,
+    ) -> list[RouteResult]:
+        """Route a batch: the candidates of each query, best score first, marked in or out of scope."""
+        cut = self.threshold if threshold is None else float(threshold)
+        all_scores = self.scores(queries, query_vectors, candidates, encoder)
+        results = []
+        for query, found, scores in zip(queries, candidates, all_scores, strict=True):
+            routed = sorted(
+                (
+                    RoutedEdit(hit.edit, float(score), float(score) >= cut, hit.similarity)
+                    for hit, score in zip(found, scores, strict=True)
+                ),
+                key=lambda r: r.score,
+                reverse=True,
             )
-        return cls(
-            threshold=float(config.get("threshold", DEFAULT_THRESHOLD)),
-            top_k=int(config.get("top_k", DEFAULT_TOP_K)),
-        )
+            results.append(RouteResult(query, any(r.in_scope for r in routed), tuple(routed), cut))
+        return results
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "threshold": self.threshold, "top_k": self.top_k}
 
-    def decide(
-        self, query: str, candidates: Sequence[tuple[Edit, float]], threshold: float | None = None
-    ) -> RouteResult:
-        """Mark each candidate in or out of scope; candidates come best first."""
-        cut = self.threshold if threshold is None else threshold
-        routed = tuple(
-            RoutedEdit(edit, float(score), float(score) >= cut) for edit, score in candidates
+    def updated(
+        self, *, threshold: float | None = None, top_k: int | None = None
+    ) -> ScopeClassifier:
+        config = self.to_config()
+        if threshold is not None:
+            config["threshold"] = threshold
+        if top_k is not None:
+            config["top_k"] = top_k
+        return classifier_from_config(config)
+
+
+class CosineScopeClassifier(ScopeClassifier):
+    """In scope when the cosine similarity reaches the threshold."""
+
+    kind = "threshold"
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, top_k: int = DEFAULT_TOP_K) -> None:
+        super().__init__(threshold, top_k)
+
+    def scores(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+    ) -> list[list[float]]:
+        return [[hit.similarity for hit in found] for found in candidates]
+
+
+# -- the learnt classifier ----------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "de",
+        "la",
+        "le",
+        "du",
+        "von",
+        "van",
+        "der",
+        "da",
+        "di",
+        "del",
+        "s",
+        "is",
+        "was",
+    ]
+)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def subject_evidence(query: str, subject: str | None) -> float:
+    """The share of the subject's content words that the query contains (0 without a subject)."""
+    if not subject:
+        return 0.0
+    words = _words(subject)
+    content = [w for w in words if w not in _STOPWORDS] or words
+    if not content:
+        return 0.0
+    present = set(_words(query))
+    return sum(w in present for w in content) / len(content)
+
+
+@dataclass(frozen=True)
+class Mlp:
+    """One hidden ReLU layer to one logit: small enough to run in numpy per query."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        hidden = np.maximum(features @ self.w1 + self.b1, 0.0)
+        logits = np.clip(hidden @ self.w2 + self.b2, -60.0, 60.0)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+@dataclass(frozen=True)
+class RouterHead:
+    """The trained head, in two tiers.
+
+    ``fast`` scores every gated candidate from what routing already has — the
+    query and edit vectors (elementwise product and difference), similarity,
+    subject evidence, is-nearest. Only when a candidate's fast score
+    falls inside ``band`` does its query get the second look: the pair
+    "query [SEP] edit question" is encoded and ``full`` (the same features plus
+    the pair embedding) decides. Clear cases cost one encoder call; unsure ones two.
+    """
+
+    embedder: str
+    fast: Mlp
+    full: Mlp
+    band: tuple[float, float]
+    gate: float  # candidates below this cosine similarity are out of scope without a look
+    top_m: int  # at most this many candidates per query are scored
+    threshold: float
+    pair_template: str
+    info: dict[str, Any]
+
+    def save(self, directory: Path, name: str = HEAD_NAME) -> None:
+        from safetensors.numpy import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for tier, mlp in (("fast", self.fast), ("full", self.full)):
+            tensors[f"{tier}.w1"] = mlp.w1.astype(np.float16)
+            tensors[f"{tier}.b1"] = mlp.b1.astype(np.float16)
+            tensors[f"{tier}.w2"] = mlp.w2.astype(np.float16)
+            tensors[f"{tier}.b2"] = np.array([mlp.b2], dtype=np.float32)
+        save_file(tensors, str(directory / f"{name}.safetensors"))
+        meta = {
+            "embedder": self.embedder,
+            "band": list(self.band),
+            "gate": self.gate,
+            "top_m": self.top_m,
+            "threshold": self.threshold,
+            "pair_template": self.pair_template,
+            "info": self.info,
+        }
+        (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path = HEAD_DIR, name: str = HEAD_NAME) -> RouterHead:
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(directory / f"{name}.safetensors"))
+        meta = json.loads((directory / f"{name}.json").read_text())
+
+        def mlp(tier: str) -> Mlp:
+            return Mlp(
+                tensors[f"{tier}.w1"].astype(np.float32),
+                tensors[f"{tier}.b1"].astype(np.float32),
+                tensors[f"{tier}.w2"].astype(np.float32),
+                float(tensors[f"{tier}.b2"][0]),
+            )
+
+        low, high = meta["band"]
+        return cls(
+            embedder=str(meta["embedder"]),
+            fast=mlp("fast"),
+            full=mlp("full"),
+            band=(float(low), float(high)),
+            gate=float(meta["gate"]),
+            top_m=int(meta["top_m"]),
+            threshold=float(meta["threshold"]),
+            pair_template=str(meta["pair_template"]),
+            info=dict(meta.get("info", {})),
         )
-        return RouteResult(
-            query=query, in_scope=any(r.in_scope for r in routed), edits=routed, threshold=cut
+
+    def unsure(self, fast: np.ndarray) -> np.ndarray:
+        low, high = self.band
+        return (fast >= low) & (fast <= high)
+
+
+def exact_or(similarity: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """A query that is the edit's own question is always in scope."""
+    return np.where(similarity >= EXACT_SIMILARITY, 1.0, probabilities)
+
+
+@cache
+def shipped_head() -> RouterHead | None:
+    """The head that ships with memedit, or None when it is missing."""
+    if not (HEAD_DIR / f"{HEAD_NAME}.safetensors").is_file():
+        return None
+    return RouterHead.load()
+
+
+def pair_features(
+    head_template: str,
+    queries: Sequence[str],
+    query_vectors: np.ndarray,
+    candidates: Sequence[Candidates],
+    gate: float,
+    top_m: int,
+) -> tuple[list[tuple[int, int]], list[str], np.ndarray]:
+    """Which (query, candidate) pairs get scored, their pair texts, and their other features:
+    query * edit and |query - edit| (elementwise), then the scalars similarity, subject
+    evidence and is-nearest (``SCALARS`` columns; similarity first)."""
+    index: list[tuple[int, int]] = []
+    texts: list[str] = []
+    rows: list[np.ndarray] = []
+    for qi, (query, found) in enumerate(zip(queries, candidates, strict=True)):
+        for ci, hit in enumerate(found[:top_m]):
+            if hit.similarity < gate:
+                continue
+            evidence = subject_evidence(query, hit.edit.subject)
+            scalars = np.array(
+                [hit.similarity, evidence, 1.0 if ci == 0 else 0.0], dtype=np.float32
+            )
+            q, e = query_vectors[qi], hit.vector
+            index.append((qi, ci))
+            texts.append(
+                head_template.replace("{query}", query).replace("{edit}", hit.edit.route_text)
+            )
+            rows.append(np.concatenate([q * e, np.abs(q - e), scalars]))
+    width = 2 * query_vectors.shape[1] + SCALARS
+    return index, texts, np.asarray(rows, dtype=np.float32).reshape(-1, width)
+
+
+class LearntScopeClassifier(ScopeClassifier):
+    """The trained head (see the module docstring); scores are probabilities."""
+
+    kind = "learnt"
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        head: RouterHead | None = None,
+    ) -> None:
+        head = head or shipped_head()
+        if head is None:
+            raise StoreError("This memedit has no trained router head; use the 'threshold' router.")
+        self.head = head
+        super().__init__(head.threshold if threshold is None else threshold, top_k)
+
+    def scores(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+    ) -> list[list[float]]:
+        if encoder.id != self.head.embedder:
+            raise StoreError(
+                f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
+                "use the 'threshold' router for this store."
+            )
+        out = [[0.0] * len(found) for found in candidates]
+        index, texts, others = pair_features(
+            self.head.pair_template,
+            queries,
+            query_vectors,
+            candidates,
+            self.head.gate,
+            self.head.top_m,
         )
+        if not index:
+            return out
+        similarity = others[:, -SCALARS]
+        scores = exact_or(similarity, self.head.fast.probabilities(others))
+        unsure_queries = {index[n][0] for n in np.flatnonzero(self.head.unsure(scores))}
+        second = [n for n, (qi, _) in enumerate(index) if qi in unsure_queries]
+        if second:
+            pairs = encoder.encode([texts[n] for n in second])
+            full = self.head.full.probabilities(np.concatenate([pairs, others[second]], axis=1))
+            scores[second] = exact_or(similarity[second], full)
+        for (qi, ci), score in zip(index, scores, strict=True):
+            out[qi][ci] = float(score)
+        return out
+
+
+_KINDS: dict[str, type[ScopeClassifier]] = {
+    "threshold": CosineScopeClassifier,
+    "learnt": LearntScopeClassifier,
+}
+
+
+def classifier_from_config(config: Mapping[str, Any] | None) -> ScopeClassifier:
+    """The classifier a store's config describes (the cosine threshold when none is set)."""
+    config = dict(config or {})
+    kind = config.get("kind", CosineScopeClassifier.kind)
+    if kind not in _KINDS:
+        raise StoreError(
+            f"This memedit does not know router kind {kind!r}; upgrade memedit to use this store."
+        )
+    top_k = int(config.get("top_k", DEFAULT_TOP_K))
+    if kind == "learnt":
+        threshold = config.get("threshold")
+        return LearntScopeClassifier(None if threshold is None else float(threshold), top_k)
+    return CosineScopeClassifier(float(config.get("threshold", DEFAULT_THRESHOLD)), top_k)
+
+
+def default_classifier(embedder_id: str) -> ScopeClassifier:
+    """The learnt router when a head was trained for this embedder, the cosine threshold otherwise."""
+    head = shipped_head()
+    if head is not None and head.embedder == embedder_id:
+        return LearntScopeClassifier(head=head)
+    return CosineScopeClassifier()

@@ -31,7 +31,7 @@ from memedit.errors import (
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
-from memedit.router import RouteResult, ScopeClassifier
+from memedit.router import RouteResult, ScopeClassifier, classifier_from_config, default_classifier
 from memedit.stores import StoreBackend, StoreTransaction, open_backend, store_exists
 
 MAX_BATCH_EDITS = 5_000_000
@@ -49,12 +49,16 @@ class AddResult:
     # inputs not added because the same fact was stored already, or came earlier in the batch
     duplicates: list[Edit] = field(default_factory=list)
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (old id, superseded by)
+    skipped: list[str] = field(
+        default_factory=list
+    )  # with skip_invalid: why each edit was left out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": [e.to_dict() for e in self.added],
             "duplicates": [e.to_dict() for e in self.duplicates],
             "superseded": [{"id": old, "superseded_by": new} for old, new in self.superseded],
+            "skipped": self.skipped,
         }
 
 
@@ -163,7 +167,7 @@ class EditStore:
                 "embedder": chosen.id,
                 "dimension": chosen.dimension,
                 "normalize": True,
-                "router": ScopeClassifier().to_config(),
+                "router": default_classifier(chosen.id).to_config(),
                 "created": utc_now(),
             }
 
@@ -196,17 +200,25 @@ class EditStore:
 
     @property
     def router(self) -> ScopeClassifier:
-        return ScopeClassifier.from_config(self.config.get("router"))
+        return classifier_from_config(self.config.get("router"))
 
     def configure_router(
-        self, *, threshold: float | None = None, top_k: int | None = None
+        self, *, kind: str | None = None, threshold: float | None = None, top_k: int | None = None
     ) -> ScopeClassifier:
-        """Change the router's settings, saved in the store's config."""
+        """Change the router (``kind``: "learnt" or "threshold") or its settings; saved in the store's config.
+
+        Switching kind resets the threshold to that kind's default unless one is given.
+        """
         current = self.router
-        updated = ScopeClassifier(
-            threshold=current.threshold if threshold is None else threshold,
-            top_k=current.top_k if top_k is None else top_k,
-        )
+        if kind is not None and kind != current.kind:
+            config: dict[str, Any] = {"kind": kind, "top_k": current.top_k}
+            if threshold is not None:
+                config["threshold"] = threshold
+            updated = classifier_from_config(config)
+            if top_k is not None:
+                updated = updated.updated(top_k=top_k)
+        else:
+            updated = current.updated(threshold=threshold, top_k=top_k)
         with self._backend.transaction() as tx:
             tx.set_config({"router": updated.to_config()})
         return updated
@@ -275,24 +287,33 @@ class EditStore:
         return (result.added or result.duplicates)[0]
 
     def add_many(
-        self, items: Iterable[EditDraft | str | Mapping[str, Any]], *, progress: bool | None = None
+        self,
+        items: Iterable[EditDraft | str | Mapping[str, Any]],
+        *,
+        progress: bool | None = None,
+        skip_invalid: bool = False,
     ) -> AddResult:
-        """Add a batch atomically: all edits land, or none (on any invalid edit, or an interruption)."""
+        """Add a batch atomically: all edits land, or none (on any invalid edit, or an interruption).
+
+        ``skip_invalid`` leaves invalid edits out instead (``result.skipped`` says why);
+        the valid ones still land together.
+        """
         drafts = [_as_draft(item) for item in items]
         if len(drafts) > MAX_BATCH_EDITS:
             raise InvalidEditError(
                 f"A batch may hold at most {MAX_BATCH_EDITS:,} edits; got {len(drafts):,}."
             )
         edits: list[Edit] = []
+        result = AddResult()
         for number, draft in enumerate(drafts, start=1):
             try:
                 edits.append(build_edit(draft))
             except InvalidEditError as exc:
                 where = f" ({draft.source})" if draft.source else ""
-                raise InvalidEditError(
-                    f"Edit {number}{where}: {exc}" if len(drafts) > 1 else str(exc)
-                ) from None
-        result = AddResult()
+                message = f"Edit {number}{where}: {exc}" if len(drafts) > 1 else str(exc)
+                if not skip_invalid:
+                    raise InvalidEditError(message) from None
+                result.skipped.append(message)
         unique: dict[str, Edit] = {}
         for edit in edits:
             unique.setdefault(edit.content_hash, edit)
@@ -332,6 +353,7 @@ class EditStore:
         *,
         tags: Iterable[str] = (),
         progress: bool | None = None,
+        skip_invalid: bool = False,
     ) -> AddResult:
         """Add every edit in a file (memedit JSONL or a benchmark format), atomically."""
         drafts = read_edit_file(path, fmt)
@@ -341,7 +363,7 @@ class EditStore:
                 EditDraft(**{**d.__dict__, "tags": tuple(dict.fromkeys(d.tags + extra))})
                 for d in drafts
             ]
-        return self.add_many(drafts, progress=progress)
+        return self.add_many(drafts, progress=progress, skip_invalid=skip_invalid)
 
     # -- reading ---------------------------------------------------------------------
     def get(self, edit_id: str) -> Edit:
@@ -398,24 +420,22 @@ class EditStore:
     def route_many(
         self, queries: Sequence[str], *, k: int | None = None, threshold: float | None = None
     ) -> list[RouteResult]:
-        """Route a batch of queries with one encoder call."""
+        """Route a batch of queries: one encoder call for them all (and, with the learnt
+        router, one more for the candidates that get a second look)."""
         for query in queries:
             if not isinstance(query, str) or not query.strip():
                 raise MemeditError("A query must be non-empty text.")
             if len(query.encode("utf-8")) > MAX_QUERY_BYTES:
                 raise MemeditError(f"A query may be at most {MAX_QUERY_BYTES:,} bytes.")
         config = self.config
-        router = ScopeClassifier.from_config(config.get("router"))
+        router = classifier_from_config(config.get("router"))
         if k is not None and not 1 <= k <= 100:
             raise MemeditError(f"k must be between 1 and 100; got {k}.")
         if not queries:
             return []
         vectors = self._encode(list(queries), dimension=int(config["dimension"]))
         found = self._backend.search(vectors, k or router.top_k)
-        return [
-            router.decide(q, candidates, threshold)
-            for q, candidates in zip(queries, found, strict=True)
-        ]
+        return router.decide(list(queries), vectors, found, self.embedder, threshold)
 
     # -- bundles ---------------------------------------------------------------------
     def export(
@@ -498,7 +518,7 @@ class EditStore:
     @staticmethod
     def _adopt_router(tx: StoreTransaction, settings: dict[str, Any]) -> bool:
         try:
-            router = ScopeClassifier.from_config(settings)
+            router = classifier_from_config(settings)
         except (StoreError, TypeError, ValueError):
             return False  # settings this memedit cannot use: keep the store's own
         tx.set_config({"router": router.to_config()})

@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from memedit.errors import StoreError
-from memedit.stores.base import StoreBackend, StoreTransaction
+from memedit.stores.base import SearchHit, StoreBackend, StoreTransaction
 from memedit.stores.sqlite import SQLiteStore
 
-__all__ = ["SQLiteStore", "StoreBackend", "StoreTransaction", "open_backend", "store_exists"]
+__all__ = [
+    "SQLiteStore",
+    "SearchHit",
+    "StoreBackend",
+    "StoreTransaction",
+    "open_backend",
+    "store_exists",
+]
 
 
 def store_exists(location: str | Path) -> bool:

@@ -11,11 +11,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from memedit.edits import Edit, Status
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A live edit near a query vector: its cosine similarity and its stored vector."""
+
+    edit: Edit
+    similarity: float
+    vector: np.ndarray
 
 
 class StoreTransaction(ABC):
@@ -88,8 +98,8 @@ class StoreBackend(ABC):
         """Every edit, oldest first, with its vector (row i for edit i), from one consistent snapshot."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]:
-        """For each query vector, up to ``k`` live edits with their cosine similarity, best first."""
+    def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
+        """For each query vector, up to ``k`` live edits with their similarity, best first."""
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from sqlite_utils.migrations import Migrations
 
 from memedit.edits import Edit, Status
 from memedit.errors import NotAStoreError, StoreError, StoreLockedError
-from memedit.stores.base import StoreBackend, StoreTransaction
+from memedit.stores.base import SearchHit, StoreBackend, StoreTransaction
 from memedit.stores.faiss_index import VectorIndex, choose_kind
 
 DB_NAME = "memedit.db"
@@ -398,23 +398,31 @@ class SQLiteStore(StoreBackend):
         )
         return edits, vectors.copy()
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[Edit, float]]]:
+    def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
         with self._index_lock:
             index = self._synced_index()
             scores, seqs = index.search(queries, k)
         wanted = sorted({int(s) for s in seqs.ravel() if s >= 0})
-        by_seq: dict[int, Edit] = {}
+        found: dict[int, tuple[Edit, np.ndarray]] = {}
         conn = self._db().conn
+        columns = ", ".join("e." + c for c in ("seq", *_EDIT_COLUMNS))
         for chunk in _chunks(wanted):
-            where = f"status = 'live' AND seq IN ({_placeholders(len(chunk))})"
-            for row in conn.execute(f"{_SELECT} WHERE {where}", chunk):
-                by_seq[int(row[0])] = _row_to_edit(row)
+            rows = conn.execute(
+                f"SELECT {columns}, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
+                f"WHERE e.status = 'live' AND e.seq IN ({_placeholders(len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                found[int(row[0])] = (
+                    _row_to_edit(row[:-1]),
+                    np.frombuffer(row[-1], dtype=np.float32),
+                )
         # SQLite wins: anything the index returns that is no longer live is dropped
         return [
             [
-                (by_seq[int(s)], float(score))
+                SearchHit(found[int(s)][0], float(score), found[int(s)][1])
                 for score, s in zip(row_scores, row_seqs, strict=True)
-                if int(s) in by_seq
+                if int(s) in found
             ]
             for row_scores, row_seqs in zip(scores, seqs, strict=True)
         ]

@@ -14,6 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from memedit import EditStore
 from memedit.embedder import Embedder, get_embedder
+from memedit.toymodel import ToyModel, train_toy_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -38,6 +39,14 @@ def embedder() -> Embedder:
 def store(tmp_path: Path, embedder: Embedder) -> Iterator[EditStore]:
     with EditStore(tmp_path / "store") as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def toy() -> ToyModel:
+    """memedit's toy model, trained once per test session (about 15 s)."""
+    trained = train_toy_model(seed=0, epochs=40)
+    assert trained.closed_book_accuracy == 1.0 and trained.open_book_accuracy >= 0.95
+    return trained
 
 
 @pytest.fixture

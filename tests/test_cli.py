@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -243,10 +244,30 @@ def test_default_store_follows_memedit_home(runner: CliRunner, _isolated_home: P
     assert len(json.loads(run(runner, "list", "--json").output)) == 1
 
 
+STORELESS = {
+    "train-counterfactual",
+    "eval routing",
+    "eval model",
+}  # they never open the user's store
+
+
+def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    leaves: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            leaves += _leaf_commands(command, (*prefix, name))
+        else:
+            leaves.append((*prefix, name))
+    return leaves
+
+
 def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
-    for name in cli.commands:
-        text = run(runner, name, "--help").output
-        if name != "train-counterfactual":  # the one command that never opens a store
+    leaves = _leaf_commands(cli)
+    assert ("eval", "routing") in leaves and ("add",) in leaves
+    for path in leaves:
+        text = run(runner, *path, "--help").output
+        name = " ".join(path)
+        if name not in STORELESS:
             assert "--store" in text, name
         if name != "stats":
             assert "Example" in text, name
@@ -306,3 +327,26 @@ def test_real_subprocesses(tmp_path: Path) -> None:
     routed = _memedit("route", "Where was Worker1 Person7 born?", "--json", env=env, cwd=tmp_path)
     top = json.loads(routed.stdout)["edits"][0]
     assert routed.returncode == 0 and top["text"] == "Worker1 Person7 was born in Oslo."
+
+
+def test_skip_invalid_keeps_the_valid_records(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = [
+        {"text": "Toko Yasuda plays the piano."},
+        {"text": "  "},
+        {"text": "The Eiffel Tower is located in Rome."},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    store = tmp_path / "s"
+    refused = runner.invoke(cli, ["add", "--file", str(path), "--store", str(store)])
+    fails_cleanly(refused, "Edit 2")
+    result = runner.invoke(
+        cli, ["add", "--file", str(path), "--skip-invalid", "--json", "--store", str(store)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (
+        len(data["added"]) == 2
+        and len(data["skipped"]) == 1
+        and data["skipped"][0].startswith("Edit 2")
+    )

@@ -24,7 +24,6 @@ from memedit.toymodel import (
     QUESTIONS,
     ToyModel,
     toy_vocabulary_texts,
-    train_toy_model,
     word_tokenizer,
 )
 
@@ -72,13 +71,6 @@ def plain_tokenizer() -> Any:
 @pytest.fixture(scope="session")
 def chat_tokenizer() -> Any:
     return word_tokenizer(toy_vocabulary_texts(), chat_template=CHAT_TEMPLATE)
-
-
-@pytest.fixture(scope="session")
-def toy() -> ToyModel:
-    trained = train_toy_model(seed=0, epochs=40)
-    assert trained.closed_book_accuracy == 1.0 and trained.open_book_accuracy >= 0.95
-    return trained
 
 
 @pytest.fixture
@@ -285,7 +277,7 @@ def test_edits_change_answers_on_the_prompt_and_paraphrases_only(
     for q in questions:  # the edit's own question and two paraphrases
         answer = editable.answer(q, max_new_tokens=4)
         assert (answer.text, answer.routed, answer.mode) == ("Rome", True, "in_context")
-        assert answer.edits[0].text == EIFFEL and answer.edits[0].score > 0.66
+        assert answer.edits[0].text == EIFFEL and answer.edits[0].score >= store.router.threshold
     unrelated = "Where is the Big Ben?"
     answer = editable.answer(unrelated, max_new_tokens=4)
     assert (answer.text, answer.routed, answer.mode) == ("London", False, "base")

@@ -48,6 +48,8 @@ def test_wheel_maps_cli_and_stores_into_memedit(tmp_path: Path) -> None:
         "memedit/py.typed",
         "memedit/cli/app.py",
         "memedit/stores/sqlite.py",
+        "memedit/data/router_head.json",
+        "memedit/data/router_head.safetensors",
     ):
         assert expected in names
     assert not any(n.startswith(("cli/", "stores/", "tests/")) for n in names)

@@ -23,7 +23,7 @@ from memedit.errors import (
     StoreError,
     StoreLockedError,
 )
-from memedit.router import DEFAULT_THRESHOLD
+from memedit.router import default_classifier
 
 
 def snapshot(store: EditStore) -> list[dict[str, object]]:
@@ -350,8 +350,9 @@ def test_an_embedder_that_cannot_load_says_so(tmp_path: Path) -> None:
 
 def test_router_settings_live_in_the_store(store: EditStore) -> None:
     store.add("The Eiffel Tower is located in Rome.")
-    store.configure_router(threshold=0.99, top_k=3)
+    store.configure_router(kind="threshold", threshold=0.99, top_k=3)
     with EditStore(store.path) as reopened:
+        assert reopened.router.kind == "threshold"
         assert reopened.router.threshold == 0.99 and reopened.router.top_k == 3
         assert not reopened.route("Where is the Eiffel Tower?").in_scope
         assert reopened.route("Where is the Eiffel Tower?", threshold=0.5).in_scope
@@ -379,7 +380,9 @@ def test_an_empty_store_adopts_the_router_settings_of_its_first_bundle(
         busy.add("Toko Yasuda plays the piano.")
         report = busy.import_bundle(bundle)
         assert not report.router_adopted
-        assert busy.router.threshold == DEFAULT_THRESHOLD  # a store with edits keeps its own
+        assert (
+            busy.router.to_config() == default_classifier(busy.config["embedder"]).to_config()
+        )  # its own
 
 
 def test_mapping_drafts_are_validated_like_any_other(store: EditStore) -> None:

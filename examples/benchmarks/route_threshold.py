@@ -1,7 +1,8 @@
 """Sweep the router's cosine threshold on CounterFact and find its balanced point.
 
-The router (``memedit/router.py``) puts a query in scope of a stored edit when
-their cosine similarity is at least a threshold. This script measures, for
+The cosine router (``threshold`` kind in ``memedit/router.py``; the default for
+stores built with embedders that have no trained head) puts a query in scope of
+a stored edit when their cosine similarity is at least a threshold. This script measures, for
 each threshold from ``--start`` to ``--stop`` by ``--step`` (default
 0.30..0.95 by 0.01):
 
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         edits_file = Path(tmp) / "edits.json"
         edits_file.write_text(json.dumps(records))
         with EditStore(Path(tmp) / "store", embedder=embedder) as store:
+            store.configure_router(kind="threshold")  # this sweep is about the cosine router
             log(f"adding {len(records):,} CounterFact edits")
             start = time.perf_counter()
             result = store.add_file(edits_file, "counterfact", progress=False)

@@ -1,0 +1,141 @@
+"""Validate the scope classifier on data it was never trained on, against the cosine baseline.
+
+For each held-out set, a fresh store is built from its edits and every query is
+routed (``memedit.evaluation.evaluate_routing``, what ``memedit eval routing``
+runs), once with the learnt router and once with the cosine threshold:
+
+- ``counterfact/val.json`` (1,919 records; the router trains on ``train.json``):
+  reliability, generality (rephrases), neighbourhood locality, at 10, 100, 1,000
+  and all edits, and among 10,000 edits (filled up with CounterFact train edits
+  as distractors, whose queries are not asked);
+- KnowEdit ``train_cf.json`` and ``recent_train.json``, only the 30% of records held
+  out from router training by subject hash: relation-specificity locality and
+  portability;
+- ``counterfact/rome-format-dev.json`` (ROME's CounterFact records, another source):
+  paraphrases with distracting prefixes and neighbourhood prompts.
+
+Every set also gets the question forms of its prompts (``--questions`` in the
+CLI; see ``memedit/question_forms.py``): "question" is a question on the edit's
+relation (in scope), "question_specificity" a question on another relation of
+the same subject (out of scope). The templates are the ones router training
+uses, so these two columns say how well the router handles question-shaped
+queries, not how it handles unseen phrasings.
+
+Run from the repository root (about 25 minutes on 2 CPU cores)::
+
+    python examples/benchmarks/routing_validation.py
+    python examples/benchmarks/routing_validation.py --quick   # val at 1,000 edits only
+
+It prints one table and writes ``examples/benchmarks/results/routing_validation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchlib import REPO_ROOT, environment, log, render_table, write_results
+
+from memedit.evaluation import evaluate_routing
+from memedit.formats import EditCase, read_cases
+from memedit.router_training import heldout_subject
+
+DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_OUT = REPO_ROOT / "examples" / "benchmarks" / "results" / "routing_validation.json"
+COLUMNS = (
+    ("reliability", "rel"),
+    ("generality", "gen"),
+    ("question", "question"),
+    ("portability", "port"),
+    ("neighborhood", "neighbour"),
+    ("relation_specificity", "rel-spec"),
+    ("question_specificity", "q-spec"),
+    ("wrong_edit_rate", "wrong edit"),
+)
+
+
+def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[EditCase]]]:
+    """(name, cases, store size, distractors) for each row."""
+    val = read_cases(data / "counterfact" / "val.json")
+    if quick:
+        return [("counterfact val", val, 1000, [])]
+    train = read_cases(data / "counterfact" / "train.json")
+    knowedit = [
+        (name, [c for c in read_cases(data / "knowedit" / f) if heldout_subject(c.draft.subject)])
+        for name, f in (
+            ("KnowEdit train_cf held out", "train_cf.json"),
+            ("KnowEdit recent held out", "recent_train.json"),
+        )
+    ]
+    return [
+        *[("counterfact val", val, n, []) for n in (10, 100, 1000, len(val))],
+        ("counterfact val + train distractors", val, 10_000, train),
+        *[(name, cases, len(cases), []) for name, cases in knowedit],
+        (
+            "ROME CounterFact dev",
+            read_cases(data / "counterfact" / "rome-format-dev.json"),
+            10**9,
+            [],
+        ),
+    ]
+
+
+def rate(report: dict[str, Any], key: str) -> float | None:
+    value = report.get(key)
+    if value is None:
+        value = report["locality"].get(key)
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared benchmark folder")
+    parser.add_argument("--routers", default="learnt,threshold", help="comma list")
+    parser.add_argument("--quick", action="store_true", help="counterfact val at 1,000 edits only")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for name, cases, size, distractors in runs(args.data, args.quick):
+        for router in args.routers.split(","):
+            log(f"{name}: {min(size, len(cases)):,} edits, {router} router")
+            report = evaluate_routing(
+                cases, size, router=router, distractors=distractors, questions=True
+            ).to_dict()
+            rows.append({"set": name, **report})
+    results = {
+        "benchmark": "routing_validation",
+        "environment": environment(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "rows": rows,
+        "total_s": time.perf_counter() - started,
+    }
+    print(
+        render_table(
+            ["set", "edits", "router", *[short for _, short in COLUMNS], "p50 ms", "p99 ms"],
+            [
+                [
+                    r["set"],
+                    f"{r['n_edits']:,}",
+                    r["router"]["kind"],
+                    *["-" if (v := rate(r, key)) is None else f"{v:.3f}" for key, _ in COLUMNS],
+                    f"{r['latency_ms']['p50']:.1f}",
+                    f"{r['latency_ms']['p99']:.1f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(f"total {results['total_s']:.0f}s")
+    write_results(args.out, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,460 @@
+"""Measure routing on editing benchmarks, the way the field reports it.
+
+For a data file (any format :mod:`memedit.formats` reads), a fresh temporary
+store is built from the first N records' edits, and every query the
+benchmark attaches to them is routed:
+
+- ``reliability``: the edit's own prompt reaches that edit (in scope, top match);
+- ``generality``: paraphrases reach their edit;
+- ``portability``: KnowEdit's alias, reasoning and logical-generalisation prompts
+  reach their edit (they need it to be answered);
+- ``locality``, by kind — ``neighborhood`` (same relation, another subject),
+  ``relation_specificity`` (same subject, another relation), ``unrelated`` —
+  the share left to the base model;
+- ``wrong_edit_rate``: prompts and paraphrases routed in scope, but to another edit.
+
+Never averaged into one figure. Edits on the same subject and relation
+supersede each other as they would in use; a query then belongs to the live
+edit that holds its fact. Locality prompts that are themselves a stored edit's
+prompt are left out (routing them in scope is right).
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memedit.edits import build_edit
+from memedit.errors import InvalidEditError, MemeditError
+from memedit.formats import EditCase, read_cases
+from memedit.ids import new_ulid
+from memedit.question_forms import question_forms
+from memedit.router import RouteResult
+from memedit.store import EditStore
+
+IN_SCOPE_KINDS = ("reliability", "generality", "portability", "question")
+QUESTION_KINDS = ("question", "question_specificity")  # see memedit.question_forms
+LATENCY_QUERIES = 200
+
+
+@dataclass(frozen=True)
+class RoutingQuery:
+    text: str
+    case: int | None  # the case (edit) it belongs to; None for locality prompts
+    kind: str
+
+
+def valid_cases(cases: Sequence[EditCase]) -> list[EditCase]:
+    """Cases whose edit passes validation (benchmarks hold the odd empty target)."""
+    kept = []
+    for case in cases:
+        try:
+            build_edit(case.draft)
+        except InvalidEditError:
+            continue
+        kept.append(case)
+    return kept
+
+
+def routing_queries(cases: Sequence[EditCase]) -> list[RoutingQuery]:
+    queries: list[RoutingQuery] = []
+    for i, case in enumerate(cases):
+        own = case.draft.prompt or build_edit(case.draft).route_text
+        queries.append(RoutingQuery(own, i, "reliability"))
+        queries += [RoutingQuery(p, i, "generality") for p in case.paraphrases]
+        queries += [RoutingQuery(p, i, "portability") for _, p, _ in case.portability]
+        queries += [RoutingQuery(p, None, kind) for kind, p in case.locality]
+    return queries
+
+
+def question_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
+    """Questions about each edit's subject (see :mod:`memedit.question_forms`): on its relation
+    (kind "question", in scope) and on another relation ("question_specificity", out of scope)."""
+    rng = random.Random(seed)
+    queries: list[RoutingQuery] = []
+    for i, case in enumerate(cases):
+        prompt = case.draft.prompt or build_edit(case.draft).route_text
+        forms = question_forms(prompt, case.draft.subject, rng)
+        if forms is None:
+            continue
+        queries += [RoutingQuery(q, i, QUESTION_KINDS[0]) for q in forms.same]
+        queries += [RoutingQuery(q, None, QUESTION_KINDS[1]) for q in forms.other]
+    return queries
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def _owners(store: EditStore, hashes: Sequence[str]) -> list[str]:
+    """For each case (by its edit's content hash), the live edit that now holds its fact."""
+    everything = {e.id: e for e in store.edits(include_superseded=True)}
+    by_hash = {e.content_hash: e.id for e in everything.values()}
+    owners = []
+    for content_hash in hashes:
+        edit_id = by_hash[content_hash]
+        seen: set[str] = set()
+        while (
+            (nxt := everything[edit_id].superseded_by) and nxt in everything and edit_id not in seen
+        ):
+            seen.add(edit_id)
+            edit_id = nxt
+        owners.append(edit_id)
+    return owners
+
+
+@dataclass
+class RoutingReport:
+    """Routing figures at one store size; JSON keys as ``memedit eval routing`` prints them."""
+
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+def _rates(
+    results: Sequence[RouteResult],
+    queries: Sequence[RoutingQuery],
+    owners: Sequence[str],
+    cut: float,
+) -> dict[str, Any]:
+    hits: dict[str, list[bool]] = defaultdict(list)
+    wrong: list[bool] = []
+    for result, query in zip(results, queries, strict=True):
+        best = result.edits[0] if result.edits else None
+        in_scope = best is not None and best.score >= cut
+        if query.case is None:
+            hits[query.kind].append(not in_scope)
+        else:
+            right = in_scope and best is not None and best.id == owners[query.case]
+            hits[query.kind].append(right)
+            if query.kind != "portability":
+                wrong.append(in_scope and not right)
+    rate = {kind: float(np.mean(v)) for kind, v in hits.items() if v}
+    return {
+        "reliability": rate.get("reliability"),
+        "generality": rate.get("generality"),
+        "portability": rate.get("portability"),
+        "question": rate.get("question"),
+        "locality": {kind: rate[kind] for kind in sorted(rate) if kind not in IN_SCOPE_KINDS},
+        "wrong_edit_rate": float(np.mean(wrong)) if wrong else None,
+        "counts": {kind: len(v) for kind, v in sorted(hits.items())},
+    }
+
+
+def _curve(
+    results: Sequence[RouteResult], queries: Sequence[RoutingQuery], owners: Sequence[str]
+) -> list[dict[str, float]]:
+    """Precision and recall of "in scope of the right edit" over the decision threshold."""
+    tops = np.array([r.edits[0].score if r.edits else -np.inf for r in results])
+    right = np.array(
+        [
+            bool(r.edits) and q.case is not None and r.edits[0].id == owners[q.case]
+            for r, q in zip(results, queries, strict=True)
+        ]
+    )
+    scored = np.array([q.kind != "portability" for q in queries])
+    positive = scored & np.array([q.case is not None for q in queries])
+    finite = tops[np.isfinite(tops)]
+    if not len(finite):
+        return []
+    points = []
+    for cut in np.unique(np.round(np.linspace(float(finite.min()), float(finite.max()), 41), 4)):
+        predicted = tops >= cut
+        correct = predicted & right & positive
+        considered = predicted & scored
+        precision = float(correct.sum() / considered.sum()) if considered.sum() else 1.0
+        recall = float(correct.sum() / positive.sum()) if positive.sum() else 0.0
+        points.append({"threshold": float(cut), "precision": precision, "recall": recall})
+    return points
+
+
+def evaluate_routing(
+    cases: Sequence[EditCase],
+    n_edits: int,
+    *,
+    embedder: str | None = None,
+    router: str | None = None,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    latency_queries: int = LATENCY_QUERIES,
+    workdir: str | Path | None = None,
+    progress: bool = False,
+    distractors: Sequence[EditCase] = (),
+    questions: bool = False,
+) -> RoutingReport:
+    """Build a fresh store from the first ``n_edits`` valid cases and route all their queries.
+
+    With ``questions``, also questions made from each edit's relation (kinds "question" and
+    "question_specificity"; see :mod:`memedit.question_forms`).
+
+    With ``distractors``, a store smaller than ``n_edits`` is filled up with their edits
+    (whose queries are not asked): the cases' queries then compete with that many edits.
+    """
+    chosen = valid_cases(cases)[:n_edits]
+    if not chosen:
+        raise MemeditError("No valid edits to evaluate.")
+    fillers = valid_cases(distractors)[: max(0, n_edits - len(chosen))]
+    drafts = [replace(case.draft, id=new_ulid()) for case in [*chosen, *fillers]]
+    hashes = [build_edit(d).content_hash for d in drafts]
+    queries = routing_queries(chosen) + (question_queries(chosen) if questions else [])
+    with (
+        tempfile.TemporaryDirectory(prefix="memedit-eval-", dir=workdir) as tmp,
+        EditStore(Path(tmp) / "store", embedder=embedder) as store,
+    ):
+        if router is not None or threshold is not None or top_k is not None:
+            store.configure_router(kind=router, threshold=threshold, top_k=top_k)
+        store.add_many(drafts, progress=progress)
+        owners = _owners(store, hashes)
+        prompts = {e.prompt for e in store.edits() if e.prompt}
+        queries = [q for q in queries if q.case is not None or q.text not in prompts]
+        started = time.perf_counter()
+        results = store.route_many([q.text for q in queries])
+        batch_seconds = time.perf_counter() - started
+        latencies = []
+        for query in queries[:latency_queries]:
+            began = time.perf_counter()
+            store.route(query.text)
+            latencies.append((time.perf_counter() - began) * 1000)
+        classifier = store.router
+        live = len(store)
+    report = {
+        "n_edits": len(chosen) + len(fillers),
+        "evaluated_edits": len(chosen),
+        "live_edits": live,
+        "router": classifier.to_config(),
+        **_rates(results, queries, owners, classifier.threshold),
+        "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
+        "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,
+        "curve": _curve(results, queries, owners),
+    }
+    return RoutingReport(report)
+
+
+def evaluate_routing_file(
+    path: str | Path, fmt: str = "auto", sizes: Sequence[int] = (1000,), **options: Any
+) -> list[RoutingReport]:
+    """``evaluate_routing`` at several store sizes over one data file."""
+    cases = read_cases(path, fmt)
+    return [evaluate_routing(cases, n, **options) for n in sizes]
+
+
+# -- calibration on a user's own labelled queries --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    kind: str
+    threshold_before: float
+    threshold: float
+    positives: int
+    negatives: int
+    balanced_accuracy_before: float
+    balanced_accuracy: float
+    saved: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def read_labelled_queries(path: str | Path, store: EditStore) -> list[tuple[str, str | None]]:
+    """JSONL of {"query": ..., "edit": id, id prefix or exact edit text, or null when out of scope}."""
+    from memedit.errors import InputFormatError
+    from memedit.formats import load_records
+
+    def key(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    by_text = {key(e.text): e.id for e in store.edits()}
+    labelled: list[tuple[str, str | None]] = []
+    for number, record in enumerate(load_records(path), start=1):
+        query = record.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise InputFormatError(f"{path}: record {number}: needs a non-empty 'query'.")
+        target = record.get("edit")
+        if target is None:
+            labelled.append((query, None))
+            continue
+        if not isinstance(target, str):
+            raise InputFormatError(
+                f"{path}: record {number}: 'edit' must be an edit id, its text, or null."
+            )
+        edit_id = by_text.get(key(target))
+        if edit_id is None:
+            try:
+                edit_id = store.get(target).id
+            except MemeditError:
+                raise InputFormatError(
+                    f"{path}: record {number}: no live edit matches {target[:60]!r} (give its id or exact text)."
+                ) from None
+        labelled.append((query, edit_id))
+    if not any(e for _, e in labelled) or all(e for _, e in labelled):
+        raise InputFormatError(f"{path}: calibration needs both in-scope and out-of-scope queries.")
+    return labelled
+
+
+def _balanced_accuracy(
+    tops: np.ndarray, right: np.ndarray, positive: np.ndarray, cut: float
+) -> float:
+    in_scope = tops >= cut
+    tpr = float(np.mean(in_scope[positive] & right[positive]))
+    tnr = float(np.mean(~in_scope[~positive]))
+    return (tpr + tnr) / 2
+
+
+def calibrate(
+    store: EditStore, labelled: Sequence[tuple[str, str | None]], *, save: bool = True
+) -> CalibrationReport:
+    """Fit the router's threshold to labelled queries (maximum balanced accuracy) and save it."""
+    router = store.router
+    results = store.route_many([q for q, _ in labelled])
+    tops = np.array([r.edits[0].score if r.edits else -1.0 for r in results])
+    right = np.array(
+        [bool(r.edits) and r.edits[0].id == e for r, (_, e) in zip(results, labelled, strict=True)]
+    )
+    positive = np.array([e is not None for _, e in labelled])
+    candidates = np.unique(np.concatenate([tops, tops + 1e-6]))
+    best = max(
+        candidates,
+        key=lambda cut: (
+            _balanced_accuracy(tops, right, positive, float(cut)),
+            -abs(float(cut) - router.threshold),
+        ),
+    )
+    threshold = float(np.clip(best, -1.0, 1.0))
+    if save:
+        store.configure_router(threshold=threshold)
+    return CalibrationReport(
+        kind=router.kind,
+        threshold_before=router.threshold,
+        threshold=threshold,
+        positives=int(positive.sum()),
+        negatives=int((~positive).sum()),
+        balanced_accuracy_before=_balanced_accuracy(tops, right, positive, router.threshold),
+        balanced_accuracy=_balanced_accuracy(tops, right, positive, threshold),
+        saved=save,
+    )
+
+
+# -- end to end: base vs wrapped model -------------------------------------------------------------
+
+PROMPT_STYLES = ("completion", "question")
+
+
+def _target_scores(model: Any, tokenizer: Any, prompt: str, target: str) -> tuple[float, float]:
+    """EasyEdit's teacher-forced figures: the share of target tokens that are the argmax
+    after the prompt and the gold tokens before them, and their mean probability."""
+    import torch
+
+    prompt_ids = list(tokenizer(prompt)["input_ids"])
+    target_ids = list(tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"])
+    if not target_ids:
+        return float("nan"), float("nan")
+    ids = torch.tensor([prompt_ids + target_ids], device=model.device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1]
+    gold = torch.tensor(target_ids, device=logits.device)
+    accuracy = float((logits.argmax(-1) == gold).float().mean())
+    probability = float(torch.softmax(logits.float(), -1).gather(1, gold[:, None]).mean())
+    return accuracy, probability
+
+
+def _greedy(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
+    import torch
+
+    encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.no_grad():
+        output = model.generate(
+            **encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad
+        )
+    return str(
+        tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+    )
+
+
+def _matches(generated: str, target: str) -> bool:
+    normal = " ".join(generated.strip().casefold().split())
+    wanted = " ".join(target.strip().casefold().split())
+    return bool(wanted) and normal.startswith(wanted)
+
+
+def evaluate_model(
+    editable: Any,
+    cases: Sequence[EditCase],
+    *,
+    style: str = "completion",
+    max_new_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Base vs wrapped on every query kind of ``cases`` (whose edits are in ``editable.store``).
+
+    In scope the edit's target is expected (portability: the data's answer):
+    teacher-forced token accuracy and target probability, as EasyEdit computes
+    them, and free-generation exact match, which teacher forcing overstates.
+    Locality prompts must keep the base model's own greedy continuation.
+    """
+    if style not in PROMPT_STYLES:
+        raise MemeditError(f"style must be one of {', '.join(PROMPT_STYLES)}.")
+    model, tokenizer, template = editable.model, editable.tokenizer, editable.template
+    rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for case in cases:
+        edit = build_edit(case.draft)
+        queries: list[tuple[str, str, str | None]] = []
+        if edit.prompt and edit.target:
+            queries.append(("reliability", edit.prompt, edit.target))
+            queries += [("generality", p, edit.target) for p in case.paraphrases]
+        queries += [("portability", p, answer) for _, p, answer in case.portability]
+        queries += [(kind, p, None) for kind, p in case.locality]
+        for kind, text, target in queries:
+            if style == "completion":
+                base_prompt = text
+                wrapped_prompt, edits = editable.completion_prompt(text)
+            else:
+                base_prompt = template.plain(text)
+                edits = editable.select_edits(editable.route(text))
+                wrapped_prompt = template.plain(text, [e.text for e in edits])
+            budget = max_new_tokens or (
+                len(tokenizer(" " + (target or ""), add_special_tokens=False)["input_ids"]) + 2
+                if target
+                else 8
+            )
+            base_out = _greedy(model, tokenizer, base_prompt, budget)
+            wrapped_out = (
+                base_out
+                if wrapped_prompt == base_prompt
+                else _greedy(model, tokenizer, wrapped_prompt, budget)
+            )
+            row = rows[kind]
+            row["routed"].append(float(bool(edits)))
+            if target is None:
+                row["unchanged"].append(float(wrapped_out == base_out))
+                continue
+            for side, prompt, out in (
+                ("base", base_prompt, base_out),
+                ("wrapped", wrapped_prompt, wrapped_out),
+            ):
+                accuracy, probability = _target_scores(model, tokenizer, prompt, target)
+                row[f"{side}_token_accuracy"].append(accuracy)
+                row[f"{side}_target_probability"].append(probability)
+                row[f"{side}_exact_match"].append(float(_matches(out, target)))
+    return {
+        "n_edits": len(cases),
+        "style": style,
+        "kinds": {
+            kind: {name: float(np.nanmean(v)) for name, v in sorted(values.items())}
+            | {"queries": len(values["routed"])}
+            for kind, values in sorted(rows.items())
+        },
+    }

@@ -1,0 +1,195 @@
+"""The evaluation harness (`memedit eval routing`, `memedit eval model`) and `memedit calibrate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import shared_data
+
+from memedit import EditStore
+from memedit.cli import cli
+from memedit.errors import InputFormatError
+from memedit.evaluation import calibrate, evaluate_routing, read_labelled_queries
+from memedit.formats import read_cases
+from memedit.toymodel import CITIES, LANDMARKS
+
+
+def landmark_records() -> list[dict[str, Any]]:
+    """CounterFact-shaped records over the toy model's world."""
+    records = []
+    for i, (landmark, city) in enumerate(LANDMARKS.items()):
+        new_city = CITIES[(CITIES.index(city) + 3) % len(CITIES)]
+        records.append(
+            {
+                "case_id": i,
+                "subject": landmark,
+                "prompt": f"Where is the {landmark}?",
+                "rephrase_prompt": f"In which city is the {landmark}?",
+                "target_new": new_city,
+                "ground_truth": city,
+                "locality_prompt": "Where is the Hofburg?"
+                if landmark != "Hofburg"
+                else "Where is the Atomium?",
+            }
+        )
+    return records
+
+
+def test_routing_report_has_every_kind_and_follows_supersession(tmp_path: Path) -> None:
+    records = json.loads(shared_data("counterfact/val.json").read_text())[:60]
+    later = dict(records[0], target_new="violin", rephrase_prompt=records[0]["rephrase_prompt"])
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([*records, later]))
+    cases = read_cases(path)
+    report = evaluate_routing(cases, 1000, router="threshold", latency_queries=20).to_dict()
+    assert (
+        report["n_edits"] == 61 and report["live_edits"] == 60
+    )  # the later edit superseded the first
+    assert set(report) >= {
+        "n_edits",
+        "reliability",
+        "generality",
+        "locality",
+        "wrong_edit_rate",
+        "latency_ms",
+        "curve",
+    }
+    assert set(report["locality"]) == {"neighborhood"}
+    assert (
+        report["reliability"] == 1.0
+    )  # both the superseded case's prompt and the later one reach the live edit
+    assert 0.5 < report["generality"] <= 1.0 and 0.5 < report["locality"]["neighborhood"] <= 1.0
+    assert report["counts"]["reliability"] == 61 and report["counts"]["generality"] == 61
+    assert (
+        report["latency_ms"]["p50"] > 0
+        and report["latency_ms"]["p99"] >= report["latency_ms"]["p50"]
+    )
+    assert report["router"]["kind"] == "threshold"
+    recalls = [p["recall"] for p in report["curve"]]
+    assert recalls == sorted(recalls, reverse=True)  # recall falls as the threshold rises
+
+
+def test_eval_routing_cli(tmp_path: Path) -> None:
+    data = shared_data("zsre/zsre_mend_train-1k.json")
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "eval",
+            "routing",
+            "--data",
+            str(data),
+            "--edits",
+            "10,40",
+            "--router",
+            "threshold",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.output)
+    assert [r["n_edits"] for r in reports] == [10, 40]
+    assert (
+        set(reports[1]["locality"]) == {"unrelated"} and reports[1]["locality"]["unrelated"] > 0.9
+    )
+    table = runner.invoke(
+        cli,
+        [
+            "eval",
+            "routing",
+            "--data",
+            str(data),
+            "--edits",
+            "20",
+            "--router",
+            "threshold",
+            "--curve",
+        ],
+    )
+    assert (
+        table.exit_code == 0
+        and "reliability" in table.output
+        and "threshold  precision  recall" in table.output
+    )
+    bad = runner.invoke(cli, ["eval", "routing", "--data", str(data), "--edits", "ten"])
+    assert bad.exit_code == 2 and "give sizes" in bad.output
+
+
+def test_calibrate_fits_and_saves_the_threshold(store: EditStore, tmp_path: Path) -> None:
+    store.configure_router(kind="threshold", threshold=0.95)
+    eiffel = store.add("The Eiffel Tower is located in Rome.")
+    toko = store.add("Toko Yasuda plays the piano.")
+    lines = [
+        {"query": "Where is the Eiffel Tower?", "edit": eiffel.id},
+        {
+            "query": "In which city is the Eiffel Tower?",
+            "edit": "The Eiffel Tower is located in Rome.",
+        },
+        {"query": "What instrument does Toko Yasuda play?", "edit": toko.id[:10]},
+        {"query": "Who wrote Hamlet?", "edit": None},
+        {"query": "Where is the Colosseum?", "edit": None},
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = calibrate(store, read_labelled_queries(path, store))
+    assert report.threshold_before == 0.95 and report.threshold < 0.95
+    assert report.balanced_accuracy == 1.0 > report.balanced_accuracy_before
+    assert store.router.threshold == report.threshold
+    assert store.route("What instrument does Toko Yasuda play?").in_scope
+
+    result = CliRunner().invoke(
+        cli, ["calibrate", "--data", str(path), "--dry-run", "--json", "--store", str(store.path)]
+    )
+    assert result.exit_code == 0 and json.loads(result.output)["saved"] is False
+
+    path.write_text(json.dumps({"query": "Where is the Eiffel Tower?", "edit": eiffel.id}) + "\n")
+    with pytest.raises(InputFormatError, match="both in-scope and out-of-scope"):
+        read_labelled_queries(path, store)
+    path.write_text(json.dumps({"query": "x", "edit": "no such edit text"}) + "\n")
+    with pytest.raises(InputFormatError, match="no live edit matches"):
+        read_labelled_queries(path, store)
+
+
+def test_eval_model_base_vs_wrapped(tmp_path: Path, toy: Any) -> None:
+    base_dir = tmp_path / "toy-base"
+    toy.model.save_pretrained(base_dir)
+    toy.tokenizer.save_pretrained(base_dir)
+    data = tmp_path / "landmarks.json"
+    data.write_text(json.dumps(landmark_records()[:6]))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "model",
+            "--model",
+            str(base_dir),
+            "--data",
+            str(data),
+            "--style",
+            "question",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    kinds = json.loads(result.output)["kinds"]
+    assert kinds["reliability"]["queries"] == 6 and kinds["reliability"]["routed"] == 1.0
+    assert (
+        kinds["reliability"]["base_exact_match"] == 0.0
+    )  # the base model still says the true city
+    assert (
+        kinds["reliability"]["wrapped_exact_match"] == 1.0
+        and kinds["generality"]["wrapped_exact_match"] == 1.0
+    )
+    assert (
+        kinds["reliability"]["wrapped_token_accuracy"] > kinds["reliability"]["base_token_accuracy"]
+    )
+    assert (
+        kinds["reliability"]["wrapped_target_probability"]
+        > 0.5
+        > kinds["reliability"]["base_target_probability"]
+    )
+    assert kinds["neighborhood"]["routed"] == 0.0 and kinds["neighborhood"]["unchanged"] == 1.0

