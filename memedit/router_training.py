@@ -228,9 +228,7 @@ def tiered_scores(head: RouterHead, data: PairData) -> np.ndarray:
     dimension = (data.features.shape[1] - SCALARS) // 3
     similarity = data.features[:, -SCALARS]
     scores = exact_or(similarity, head.fast.probabilities(data.features[:, dimension:]))
-    unsure_queries = np.zeros(len(data.queries), dtype=bool)
-    unsure_queries[data.pair_query[head.unsure(scores)]] = True
-    second = unsure_queries[data.pair_query]
+    second = head.unsure(scores)
     if second.any():
         scores[second] = exact_or(
             similarity[second], head.full.probabilities(data.features[second])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from memedit.cli import cli
@@ -22,7 +23,13 @@ START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 def render_cli_reference() -> str:
     runner = CliRunner()
     parts = []
-    for args in [[], *([name] for name in sorted(cli.commands))]:
+    commands: list[list[str]] = [[]]
+    for name in sorted(cli.commands):
+        commands.append([name])
+        command = cli.commands[name]
+        if isinstance(command, click.Group):  # and each of its subcommands
+            commands += [[name, sub] for sub in sorted(command.commands)]
+    for args in commands:
         output = runner.invoke(
             cli, [*args, "--help"], terminal_width=100, prog_name="memedit"
         ).output

@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for name, cases, size, distractors in runs(args.data, args.quick):
         for router in args.routers.split(","):
-            log(f"{name}: {min(size, len(cases)):,} edits, {router} router")
+            stored = max(min(size, len(cases)), size if distractors else 0)
+            log(f"{name}: {stored:,} edits, {router} router")
             report = evaluate_routing(
                 cases, size, router=router, distractors=distractors, questions=True
             ).to_dict()
