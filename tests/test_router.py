@@ -168,3 +168,17 @@ def test_people_ask_questions_about_stated_facts(store: EditStore) -> None:
         if r.in_scope
     ]
     assert len(leaks) <= 1, leaks
+
+
+def test_head_mlp_matches_its_formula() -> None:
+    """The MLP runs in torch (numpy's BLAS threads slowed the encoder); same numbers as numpy."""
+    head = shipped_head()
+    assert head is not None
+    rng = np.random.default_rng(1)
+    for mlp in (head.fast, head.full):
+        features = rng.standard_normal((5, mlp.w1.shape[0])).astype(np.float32)
+        hidden = np.maximum(features @ mlp.w1 + mlp.b1, 0.0)
+        expected = 1.0 / (1.0 + np.exp(-np.clip(hidden @ mlp.w2 + mlp.b2, -60, 60)))
+        got = mlp.probabilities(features)
+        assert got.shape == (5,) and np.allclose(got, expected, atol=1e-5)
+        assert mlp.probabilities(np.zeros((0, mlp.w1.shape[0]), np.float32)).shape == (0,)
