@@ -48,6 +48,29 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
 
 
+def model_option(func: F) -> F:
+    """--model for the commands that answer with a model (ask, serve)."""
+    return click.option(
+        "--model",
+        "model_name",
+        envvar="MEMEDIT_MODEL",
+        help="Base model: a hub id or a local folder (default: $MEMEDIT_MODEL, else the store's saved model).",
+    )(func)
+
+
+def mode_options(func: F) -> F:
+    """--mode and --counterfactual-model: how in-scope questions are answered."""
+    func = click.option(
+        "--counterfactual-model",
+        help="Model for --mode counterfactual (see `memedit train-counterfactual`).",
+    )(func)
+    return click.option(
+        "--mode",
+        type=click.Choice(["in_context", "counterfactual"]),
+        help="How in-scope questions are answered (default: in_context).",
+    )(func)
+
+
 def _open(store_path: Path | None, *, create: bool) -> EditStore:
     return EditStore(store_path, create=create)
 
@@ -522,21 +545,8 @@ def pull(
 
 @cli.command()
 @click.argument("question")
-@click.option(
-    "--model",
-    "model_name",
-    envvar="MEMEDIT_MODEL",
-    help="Base model: a hub id or a local folder (default: $MEMEDIT_MODEL, else the store's saved model).",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["in_context", "counterfactual"]),
-    help="How in-scope questions are answered (default: in_context).",
-)
-@click.option(
-    "--counterfactual-model",
-    help="Model for --mode counterfactual (see `memedit train-counterfactual`).",
-)
+@model_option
+@mode_options
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option(
     "--show-route", is_flag=True, help="Also show the nearest edits and the scope decision."

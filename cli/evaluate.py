@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from memedit.cli.app import _open, _print_json, json_option, store_option
+from memedit.cli.app import _open, _print_json, json_option, mode_options, store_option
 from memedit.formats import FORMATS
 
 ROUTERS = ("learnt", "threshold")
@@ -195,12 +195,7 @@ def eval_routing(
     show_default=True,
     help="Use the first N records' edits.",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["in_context", "counterfactual"]),
-    help="How in-scope queries are answered.",
-)
-@click.option("--counterfactual-model", help="Model for --mode counterfactual.")
+@mode_options
 @click.option(
     "--style",
     type=click.Choice(["completion", "question"]),

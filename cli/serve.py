@@ -14,7 +14,7 @@ from typing import Any, cast
 import click
 from click.core import ParameterSource
 
-from memedit.cli.app import store_option
+from memedit.cli.app import mode_options, model_option, store_option
 from memedit.errors import MemeditError
 from memedit.store import EditStore
 
@@ -59,12 +59,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command()
-@click.option(
-    "--model",
-    "model_name",
-    envvar="MEMEDIT_MODEL",
-    help="Base model: a hub id or a local folder (default: $MEMEDIT_MODEL, else the store's saved model).",
-)
+@model_option
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
@@ -79,15 +74,7 @@ def _is_loopback(host: str) -> bool:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Read the admin key from this file.",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["in_context", "counterfactual"]),
-    help="How in-scope questions are answered (default: in_context).",
-)
-@click.option(
-    "--counterfactual-model",
-    help="Model for --mode counterfactual (see `memedit train-counterfactual`).",
-)
+@mode_options
 @click.option(
     "--max-queue",
     type=click.IntRange(0, 10_000),

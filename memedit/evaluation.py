@@ -64,10 +64,15 @@ def valid_cases(cases: Sequence[EditCase]) -> list[EditCase]:
     return kept
 
 
+def own_prompt(case: EditCase) -> str:
+    """The edit's own question: its prompt, or the question part derived from its text."""
+    return case.draft.prompt or build_edit(case.draft).route_text
+
+
 def routing_queries(cases: Sequence[EditCase]) -> list[RoutingQuery]:
     queries: list[RoutingQuery] = []
     for i, case in enumerate(cases):
-        own = case.draft.prompt or build_edit(case.draft).route_text
+        own = own_prompt(case)
         queries.append(RoutingQuery(own, i, "reliability"))
         queries += [RoutingQuery(p, i, "generality") for p in case.paraphrases]
         queries += [RoutingQuery(p, i, "portability") for _, p, _ in case.portability]
@@ -81,8 +86,7 @@ def question_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQu
     rng = random.Random(seed)
     queries: list[RoutingQuery] = []
     for i, case in enumerate(cases):
-        prompt = case.draft.prompt or build_edit(case.draft).route_text
-        forms = question_forms(prompt, case.draft.subject, rng)
+        forms = question_forms(own_prompt(case), case.draft.subject, rng)
         if forms is None:
             continue
         queries += [RoutingQuery(q, i, QUESTION_KINDS[0]) for q in forms.same]
