@@ -153,6 +153,20 @@ def test_calibrate_fits_and_saves_the_threshold(store: EditStore, tmp_path: Path
     with pytest.raises(InputFormatError, match="no live edit matches"):
         read_labelled_queries(path, store)
 
+    # bad input through the CLI: one line, exit 1, and the saved threshold stays as it was
+    saved = store.router.to_config()
+    for content in ("not json\n", json.dumps({"query": "x", "edit": "no such edit text"}) + "\n"):
+        path.write_text(content)
+        bad = CliRunner().invoke(
+            cli, ["calibrate", "--data", str(path), "--store", str(store.path)]
+        )
+        assert bad.exit_code == 1 and bad.output.startswith("Error: ")
+        assert len(bad.output.strip().splitlines()) == 1
+        with EditStore(store.path) as reopened:
+            assert reopened.router.to_config() == saved
+    broken = CliRunner().invoke(cli, ["eval", "routing", "--data", str(path), "--questions"])
+    assert broken.exit_code == 1 and len(broken.output.strip().splitlines()) == 1
+
 
 def test_eval_model_base_vs_wrapped(tmp_path: Path, toy: Any) -> None:
     base_dir = tmp_path / "toy-base"
