@@ -6,9 +6,13 @@
 Uses only training splits: CounterFact train, zsRE train, and the 70% of
 KnowEdit train_cf and recent_train not held out by subject hash
 (memedit.router_training), plus question forms of their prompts
-(memedit.question_forms); 15% of those edits choose the threshold.
-Takes about 40 minutes on 2 CPU cores, most of it embedding 82,000 queries and
-250,000 (query, edit) pairs; with --cache, a second run only refits (5 minutes).
+(memedit.question_forms), some prompts disguised (wrapped in a completion
+template, or after a WikiBio sentence) and people's names shortened to their
+last word; 15% of those edits choose the threshold and the second-look band.
+Takes about 40 minutes on 2 CPU cores, most of it embedding 89,000 queries and
+267,000 (query, edit) pairs; with --cache, a second run only refits (6 minutes;
+the scalar features are recomputed from the cached pairs, so changes to them
+need no new embeddings).
 Then measure with `memedit eval routing` on counterfact/val.json and the
 KnowEdit held-out records (see the README's figures).
 """

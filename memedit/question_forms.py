@@ -142,6 +142,7 @@ follows genre named_after founded_in country_associated award architect"""
 _ORGANISATION = """headquarters founded_in owner creator country_associated member_of named_after
 field league"""
 DOMAINS = tuple(frozenset(d.split()) for d in (_PERSON, _PLACE, _WORK, _ORGANISATION))
+PERSON_RELATIONS = DOMAINS[0].difference(*DOMAINS[1:])  # a subject with one of these is a person
 
 # (pattern over the prompt with the subject replaced by "{}", relation), most specific first
 PATTERNS: tuple[tuple[str, str], ...] = (
@@ -236,6 +237,17 @@ WRAPPERS = (
     "{q} Answer:",
     "Answer the question. {q}",
     "{q} It is",
+)
+
+# Templates that completion-style callers put around a cloze prompt ("Question: X was born
+# in\nAnswer:"); training wraps some benchmark prompts in them, in and out of scope alike.
+CLOZE_WRAPPERS = (
+    "Question: {q}\nAnswer:",
+    "Q: {q}\nA:",
+    "{q} Answer:",
+    "Answer the question. {q}",
+    "Complete the sentence: {q}",
+    "Fill in the blank. {q} ___",
 )
 
 

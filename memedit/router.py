@@ -20,6 +20,11 @@ edit's question part. The classifier then decides, per candidate:
     Jallal's birthplace). Scores are probabilities; the threshold was chosen on
     training data held aside (``threshold`` in the head's JSON).
 
+``learnt-fast``
+    The fast tier alone, with its own threshold (``band_choice.fast_only_threshold``
+    in the head's JSON): one encoder call per query, always, for less accuracy
+    (the README's routing table has both).
+
 ``threshold``
     Cosine similarity against a calibrated threshold (0.66 for MiniLM: the
     balanced point on CounterFact train, ``examples/benchmarks/route_threshold.py``).
@@ -49,7 +54,8 @@ from memedit.stores.base import SearchHit
 DEFAULT_THRESHOLD = 0.66  # cosine, for the "threshold" classifier
 DEFAULT_TOP_K = 5
 EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
-SCALARS = 3  # similarity, subject evidence, is-nearest: the last feature columns
+SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
+SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first
 HEAD_DIR = Path(__file__).resolve().parent / "data"
 HEAD_NAME = "router_head"
 
@@ -227,20 +233,86 @@ _STOPWORDS = frozenset(
 )
 
 
+def _fold(text: str) -> str:
+    """Case- and accent-folded: "Nestlé" and "nestle" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", bare).casefold()
+
+
 def _words(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    return _WORD.findall(_fold(text))
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Equal, or one a short inflection of the other ("iPhones" for "iPhone")."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and len(long) - len(short) <= 2 and long.startswith(short)
+
+
+def _content_words(subject: str) -> list[str]:
+    words = _words(subject)
+    return [w for w in words if w not in _STOPWORDS] or words
+
+
+def _present(word: str, query_words: set[str]) -> bool:
+    return word in query_words or any(_same_word(word, q) for q in query_words)
 
 
 def subject_evidence(query: str, subject: str | None) -> float:
     """The share of the subject's content words that the query contains (0 without a subject)."""
-    if not subject:
-        return 0.0
-    words = _words(subject)
-    content = [w for w in words if w not in _STOPWORDS] or words
+    content = _content_words(subject) if subject else []
     if not content:
         return 0.0
     present = set(_words(query))
-    return sum(w in present for w in content) / len(content)
+    return sum(_present(w, present) for w in content) / len(content)
+
+
+_NAME_SUFFIXES = frozenset(["jr", "sr", "ii", "iii", "iv"])
+
+
+def last_name_word(subject: str | None) -> str | None:
+    """The subject's last content word, the one people keep when they shorten a name
+    ("Mozart" for "Wolfgang Amadeus Mozart", "King" for "Martin Luther King Jr.")."""
+    content = _content_words(subject) if subject else []
+    named = [w for w in content if w not in _NAME_SUFFIXES] or content
+    return named[-1] if named else None
+
+
+def name_evidence(query: str, subject: str | None) -> float:
+    """1 when the query names the subject's :func:`last_name_word`, and not after a
+    capitalised word the subject lacks ("Venus Williams" does not name Serena Williams;
+    a query's first word does not count, it is capitalised anyway), else 0."""
+    word = last_name_word(subject)
+    if word is None or subject is None:
+        return 0.0
+    known = set(_words(subject))
+    tokens = _WORD.findall(unicodedata.normalize("NFKC", query))
+    folded = [_fold(t) for t in tokens]
+    for i, token in enumerate(folded):
+        if not _same_word(word, token):
+            continue
+        before = tokens[i - 1] if i > 1 else ""
+        if before[:1].isupper() and folded[i - 1] not in known:
+            continue  # another first name
+        return 1.0
+    return 0.0
+
+
+def scalar_features(query: str, subject: str | None, similarity: float, rank: int) -> np.ndarray:
+    """The head's scalar features for one candidate (``rank`` 0: the nearest), in
+    ``SCALAR_NAMES`` order."""
+    return np.array(
+        [
+            similarity,
+            subject_evidence(query, subject),
+            name_evidence(query, subject),
+            1.0 if rank == 0 else 0.0,
+        ],
+        dtype=np.float32,
+    )
 
 
 @dataclass(frozen=True)
@@ -282,8 +354,8 @@ class RouterHead:
     """The trained head, in two tiers.
 
     ``fast`` scores every gated candidate from what routing already has — the
-    query and edit vectors (elementwise product and difference), similarity,
-    subject evidence, is-nearest. Only a candidate whose fast score falls
+    query and edit vectors (elementwise product and difference), and the
+    ``SCALAR_NAMES``. Only a candidate whose fast score falls
     inside ``band`` gets the second look: the pair "query [SEP] edit question"
     is encoded and ``full`` (the same features plus the pair embedding)
     decides. Clear cases cost one encoder call; unsure ones two.
@@ -317,6 +389,7 @@ class RouterHead:
             "top_m": self.top_m,
             "threshold": self.threshold,
             "pair_template": self.pair_template,
+            "scalars": list(SCALAR_NAMES),
             "info": self.info,
         }
         (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -327,6 +400,12 @@ class RouterHead:
 
         tensors = load_file(str(directory / f"{name}.safetensors"))
         meta = json.loads((directory / f"{name}.json").read_text())
+        if tuple(meta.get("scalars", ())) != SCALAR_NAMES:
+            raise StoreError(
+                f"The router head in {directory} was trained on features {meta.get('scalars')}, "
+                f"but this memedit computes {list(SCALAR_NAMES)}; retrain it with "
+                "examples/train_router.py."
+            )
 
         def mlp(tier: str) -> Mlp:
             return Mlp(
@@ -348,6 +427,11 @@ class RouterHead:
             pair_template=str(meta["pair_template"]),
             info=dict(meta.get("info", {})),
         )
+
+    @property
+    def fast_threshold(self) -> float:
+        """The threshold for the fast tier alone, chosen in training (the tiered one if absent)."""
+        return float(self.info.get("band_choice", {}).get("fast_only_threshold", self.threshold))
 
     def unsure(self, fast: np.ndarray) -> np.ndarray:
         low, high = self.band
@@ -376,8 +460,7 @@ def pair_features(
     top_m: int,
 ) -> tuple[list[tuple[int, int]], list[str], np.ndarray]:
     """Which (query, candidate) pairs get scored, their pair texts, and their other features:
-    query * edit and |query - edit| (elementwise), then the scalars similarity, subject
-    evidence and is-nearest (``SCALARS`` columns; similarity first)."""
+    query * edit and |query - edit| (elementwise), then the scalars (``SCALAR_NAMES``)."""
     index: list[tuple[int, int]] = []
     texts: list[str] = []
     rows: list[np.ndarray] = []
@@ -385,10 +468,7 @@ def pair_features(
         for ci, hit in enumerate(found[:top_m]):
             if hit.similarity < gate:
                 continue
-            evidence = subject_evidence(query, hit.edit.subject)
-            scalars = np.array(
-                [hit.similarity, evidence, 1.0 if ci == 0 else 0.0], dtype=np.float32
-            )
+            scalars = scalar_features(query, hit.edit.subject, hit.similarity, ci)
             q, e = query_vectors[qi], hit.vector
             index.append((qi, ci))
             texts.append(
@@ -403,6 +483,7 @@ class LearntScopeClassifier(ScopeClassifier):
     """The trained head (see the module docstring); scores are probabilities."""
 
     kind = "learnt"
+    second_look: ClassVar[bool] = True  # whether unsure candidates get the full tier
 
     def __init__(
         self,
@@ -414,7 +495,9 @@ class LearntScopeClassifier(ScopeClassifier):
         if head is None:
             raise StoreError("This memedit has no trained router head; use the 'threshold' router.")
         self.head = head
-        super().__init__(head.threshold if threshold is None else threshold, top_k)
+        if threshold is None:
+            threshold = head.threshold if self.second_look else head.fast_threshold
+        super().__init__(threshold, top_k)
 
     def scores(
         self,
@@ -442,7 +525,7 @@ class LearntScopeClassifier(ScopeClassifier):
         similarity = others[:, -SCALARS]
         scores = exact_or(similarity, self.head.fast.probabilities(others))
         second = [int(n) for n in np.flatnonzero(self.head.unsure(scores))]
-        if second:
+        if second and self.second_look:
             pairs = encoder.encode([texts[n] for n in second])
             full = self.head.full.probabilities(np.concatenate([pairs, others[second]], axis=1))
             scores[second] = exact_or(similarity[second], full)
@@ -451,10 +534,19 @@ class LearntScopeClassifier(ScopeClassifier):
         return out
 
 
+class FastLearntScopeClassifier(LearntScopeClassifier):
+    """The learnt head's fast tier alone: never a second encoder call (see the module docstring)."""
+
+    kind = "learnt-fast"
+    second_look = False
+
+
 _KINDS: dict[str, type[ScopeClassifier]] = {
     "threshold": CosineScopeClassifier,
     "learnt": LearntScopeClassifier,
+    "learnt-fast": FastLearntScopeClassifier,
 }
+KINDS = tuple(_KINDS)
 
 
 def classifier_from_config(config: Mapping[str, Any] | None) -> ScopeClassifier:
@@ -466,9 +558,10 @@ def classifier_from_config(config: Mapping[str, Any] | None) -> ScopeClassifier:
             f"This memedit does not know router kind {kind!r}; upgrade memedit to use this store."
         )
     top_k = int(config.get("top_k", DEFAULT_TOP_K))
-    if kind == "learnt":
+    learnt = _KINDS[kind]
+    if issubclass(learnt, LearntScopeClassifier):
         threshold = config.get("threshold")
-        return LearntScopeClassifier(None if threshold is None else float(threshold), top_k)
+        return learnt(None if threshold is None else float(threshold), top_k)
     return CosineScopeClassifier(float(config.get("threshold", DEFAULT_THRESHOLD)), top_k)
 
 

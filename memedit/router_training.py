@@ -21,32 +21,52 @@ A stable 30% of KnowEdit records, chosen by a hash of their subject
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memedit.edits import build_edit
+from memedit.edits import Edit, build_edit
 from memedit.embedder import Embedder
 from memedit.evaluation import (
     QUESTION_KINDS,
     RoutingQuery,
+    own_prompt,
     question_queries,
     routing_queries,
     valid_cases,
 )
 from memedit.formats import EditCase, read_cases
-from memedit.router import DEFAULT_TOP_K, SCALARS, Mlp, RouterHead, exact_or, pair_features
+from memedit.question_forms import CLOZE_WRAPPERS, PERSON_RELATIONS, relation_of
+from memedit.router import (
+    DEFAULT_TOP_K,
+    SCALARS,
+    Mlp,
+    RouterHead,
+    exact_or,
+    last_name_word,
+    pair_features,
+    scalar_features,
+)
 from memedit.stores.base import SearchHit
 
 PAIR_TEMPLATE = "{query} [SEP] {edit}"
 GATE = 0.3
 TOP_M = 3
-BAND = (0.05, 0.98)  # fast scores in here get the second look
+BAND = (0.05, 0.98)  # the widest band tried: fast scores in here get the second look
+BAND_LOWS = (0.02, 0.05, 0.1, 0.2)
+BAND_HIGHS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
+BAND_TOLERANCE = 0.005  # a narrower band may cost the worst goal metric this much
+WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style template
+PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
+PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
+SHORTEN_SHARE = 0.3  # of the queries that name a multi-word subject, also asked by its last word
+WRAP_KINDS = ("reliability", "generality", "neighborhood", "relation_specificity", "unrelated")
 HOLDOUT_SHARE = 0.3
 TRAIN_SOURCES = (
     ("counterfact/train.json", "counterfact"),
@@ -90,6 +110,103 @@ def training_cases(data_root: Path) -> list[EditCase]:
     return cases
 
 
+def prefix_sentences(data_root: Path) -> list[str]:
+    """Encyclopaedic sentences to put before some training prompts as distracting context, as
+    CounterFact's paraphrases carry it: the sentences of KnowEdit's WikiBio passages."""
+    import json
+    import re
+
+    records = json.loads((data_root / PREFIX_SOURCE).read_text(encoding="utf-8"))
+    sentences = []
+    for record in records:
+        for sentence in re.split(r"(?<=[.!?])\s+", str(record.get("text", ""))):
+            if 4 <= len(sentence.split()) <= 25 and not sentence.startswith("This is a Wikipedia"):
+                sentences.append(sentence)
+    return sentences
+
+
+def augmented(
+    queries: Sequence[RoutingQuery], prefixes: Sequence[str], seed: int = 0
+) -> list[RoutingQuery]:
+    """The queries with some benchmark prompts disguised, in scope and out of scope alike:
+    ``WRAP_SHARE`` wrapped in a completion-style template (``CLOZE_WRAPPERS``; a raw
+    completions prompt such as "Question: X was born in\\nAnswer:" must route as its cloze
+    does), ``PREFIX_SHARE`` after an unrelated sentence."""
+    rng = random.Random(seed)
+    out = []
+    for query in queries:
+        draw = rng.random()
+        if query.kind in WRAP_KINDS and draw < WRAP_SHARE + PREFIX_SHARE:
+            if draw < WRAP_SHARE or not prefixes:
+                text = rng.choice(CLOZE_WRAPPERS).replace("{q}", query.text)
+            else:
+                text = f"{rng.choice(prefixes)} {query.text}"
+            query = RoutingQuery(text, query.case, query.kind)
+        out.append(query)
+    return out
+
+
+def short_name(subject: str) -> str | None:
+    """The subject as people shorten it, spelled as in the subject ("Mozart"); None for
+    one-word subjects."""
+    word = last_name_word(subject)
+    tokens = [t.strip(".,;:()\"'") for t in subject.split()]
+    if word is None or len(tokens) < 2:
+        return None
+    for token in reversed(tokens):
+        if last_name_word(token) == word:
+            return token
+    return None
+
+
+def shortened_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
+    """More queries that name a person by the last word of their name only ("Where was Mozart
+    born?" for an edit on Wolfgang Amadeus Mozart): ``SHORTEN_SHARE`` of each case's queries
+    that contain the subject, its own prompt, rephrases and questions (in scope) and its
+    relation-specificity prompts and other-relation questions (out of scope) alike. Only
+    subjects that a person-only relation shows to be people: "Madrid" is not short for the
+    Autonomous University of Madrid."""
+    rng = random.Random(seed)
+    out = []
+    for i, case in enumerate(cases):
+        subject = case.draft.subject
+        short = short_name(subject) if subject else None
+        person = relation_of(own_prompt(case), subject) in PERSON_RELATIONS
+        if not subject or not short or not person or any(c.isdigit() for c in subject):
+            continue
+        for query in routing_queries([case]) + question_queries([case], seed=seed + i):
+            if subject in query.text and rng.random() < SHORTEN_SHARE:
+                text = query.text.replace(subject, short)
+                out.append(RoutingQuery(text, None if query.case is None else i, query.kind))
+    return out
+
+
+@dataclass
+class LiveEdits:
+    """The edits of training cases as a store would hold them: one live edit per fact."""
+
+    edits: list[Edit]  # one per case
+    live: list[int]  # for each live edit, the case it comes from
+    owner: list[int]  # for each case, the position in ``live`` of the edit holding its fact
+
+    @classmethod
+    def of(cls, cases: Sequence[EditCase]) -> LiveEdits:
+        edits = [build_edit(c.draft) for c in cases]
+        # the last case with a subject+relation or text wins, as in a store
+        holder: dict[str, int] = {}
+        for i, edit in enumerate(edits):
+            holder[edit.content_hash] = i
+            if edit.conflict_key:
+                holder[edit.conflict_key] = i
+        live = sorted({holder[e.conflict_key or e.content_hash] for e in edits})
+        position = {case: n for n, case in enumerate(live)}
+        owner = [position[holder[e.conflict_key or e.content_hash]] for e in edits]
+        return cls(edits, live, owner)
+
+    def edit(self, position: int) -> Edit:
+        return self.edits[self.live[position]]
+
+
 @dataclass
 class PairData:
     features: (
@@ -102,6 +219,7 @@ class PairData:
     own_rank: (
         np.ndarray
     )  # (queries,) rank of the query's own edit among its neighbours, -1 if absent
+    pair_edit: np.ndarray  # (pairs,) the candidate: its position among the live edits
 
 
 def build_pairs(
@@ -118,16 +236,8 @@ def build_pairs(
     all their edits; make the head's pairs."""
     import faiss
 
-    edits = [build_edit(c.draft) for c in cases]
-    # one live edit per fact, as in a store: the last case with a subject+relation or text wins
-    holder: dict[str, int] = {}
-    for i, edit in enumerate(edits):
-        holder[edit.content_hash] = i
-        if edit.conflict_key:
-            holder[edit.conflict_key] = i
-    live = sorted({holder[e.conflict_key or e.content_hash] for e in edits})
-    position = {case: n for n, case in enumerate(live)}
-    owner = [position[holder[e.conflict_key or e.content_hash]] for e in edits]
+    store = LiveEdits.of(cases)
+    edits, live, owner = store.edits, store.live, store.owner
     started = time.perf_counter()
     vectors = embedder.encode([edits[i].route_text for i in live], progress=True)
     log(f"embedded {len(live):,} edits in {time.perf_counter() - started:.0f}s")
@@ -172,6 +282,34 @@ def build_pairs(
         pair_rank=np.array([ci for _, ci in pair_index]),
         queries=queries,
         own_rank=own_rank,
+        pair_edit=np.array([neighbours[qi, ci] for qi, ci in pair_index], dtype=np.int64),
+    )
+
+
+def refresh_scalars(data: PairData, store: LiveEdits) -> None:
+    """Recompute every pair's scalar features (the last ``SCALARS`` columns; similarity is
+    kept) from its query text and candidate edit: a cache outlives changes to them."""
+    for n, (qi, rank, position) in enumerate(
+        zip(data.pair_query, data.pair_rank, data.pair_edit, strict=True)
+    ):
+        data.features[n, -SCALARS:] = scalar_features(
+            data.queries[qi].text,
+            store.edit(int(position)).subject,
+            float(data.features[n, -SCALARS]),
+            int(rank),
+        )
+
+
+def merge(first: PairData, second: PairData) -> PairData:
+    """Two sets of pairs over the same edits, as one."""
+    return PairData(
+        features=np.concatenate([first.features, second.features]),
+        labels=np.concatenate([first.labels, second.labels]),
+        pair_query=np.concatenate([first.pair_query, second.pair_query + len(first.queries)]),
+        pair_rank=np.concatenate([first.pair_rank, second.pair_rank]),
+        queries=[*first.queries, *second.queries],
+        own_rank=np.concatenate([first.own_rank, second.own_rank]),
+        pair_edit=np.concatenate([first.pair_edit, second.pair_edit]),
     )
 
 
@@ -223,17 +361,71 @@ def fit_mlp(
     return mlp, losses
 
 
-def tiered_scores(head: RouterHead, data: PairData) -> np.ndarray:
-    """The scores the router computes at query time, from precomputed pair features."""
+def fast_scores(head: RouterHead, data: PairData) -> np.ndarray:
+    """The fast tier's scores (no second look), from precomputed pair features."""
     dimension = (data.features.shape[1] - SCALARS) // 3
     similarity = data.features[:, -SCALARS]
-    scores = exact_or(similarity, head.fast.probabilities(data.features[:, dimension:]))
+    return exact_or(similarity, head.fast.probabilities(data.features[:, dimension:]))
+
+
+def tiered_scores(
+    head: RouterHead, data: PairData, fast: np.ndarray | None = None, full: np.ndarray | None = None
+) -> np.ndarray:
+    """The scores the router computes at query time, from precomputed pair features
+    (``fast`` and ``full``: each tier's scores for every pair, when already computed)."""
+    scores = (fast_scores(head, data) if fast is None else fast).copy()
     second = head.unsure(scores)
     if second.any():
-        scores[second] = exact_or(
-            similarity[second], head.full.probabilities(data.features[second])
-        )
+        if full is None:
+            similarity = data.features[second, -SCALARS]
+            scores[second] = exact_or(similarity, head.full.probabilities(data.features[second]))
+        else:
+            scores[second] = full[second]
     return scores
+
+
+def second_look_share(head: RouterHead, data: PairData, fast: np.ndarray) -> float:
+    """The share of queries that need at least one pair encoded: each costs a second encoder call."""
+    looked = np.zeros(len(data.queries), dtype=bool)
+    looked[data.pair_query[head.unsure(fast)]] = True
+    return float(looked.mean())
+
+
+def choose_band(
+    head: RouterHead, data: PairData, log: Callable[[str], None] = lambda _: None
+) -> tuple[RouterHead, dict[str, float], dict[str, Any]]:
+    """The band (and its threshold) that sends the fewest queries to the second look while the
+    worst goal metric stays within ``BAND_TOLERANCE`` of the widest band's: measured, not assumed."""
+    fast = fast_scores(head, data)
+    similarity = data.features[:, -SCALARS]
+    full = exact_or(similarity, head.full.probabilities(data.features))
+    tried = []
+    for low in BAND_LOWS:
+        for high in BAND_HIGHS:
+            banded = replace(head, band=(low, high))
+            best, right = query_scores(data, tiered_scores(banded, data, fast, full))
+            threshold, rates = choose_threshold(data, best, right)
+            worst = min(rates[k] for k in GOAL_KINDS if k in rates)
+            share = second_look_share(banded, data, fast)
+            tried.append((worst, share, low, high, threshold, rates))
+    best_worst = max(t[0] for t in tried)
+    worst, share, low, high, threshold, rates = min(
+        (t for t in tried if t[0] >= best_worst - BAND_TOLERANCE), key=lambda t: (t[1], -t[0])
+    )
+    log(
+        f"band ({low}, {high}): second look for {share:.1%} of calibration queries, "
+        f"worst goal metric {worst:.4f} (best of {len(tried)} bands {best_worst:.4f})"
+    )
+    fast_best, fast_right = query_scores(data, fast)
+    fast_threshold, fast_rates = choose_threshold(data, fast_best, fast_right)
+    summary = {
+        "second_look_share": share,
+        "worst_goal_metric": worst,
+        "best_worst_goal_metric": best_worst,
+        "fast_only_threshold": fast_threshold,
+        "fast_only_rates": fast_rates,
+    }
+    return replace(head, band=(low, high), threshold=threshold), rates, summary
 
 
 def subset(data: PairData, keep_queries: np.ndarray) -> PairData:
@@ -249,6 +441,7 @@ def subset(data: PairData, keep_queries: np.ndarray) -> PairData:
         pair_rank=data.pair_rank[pairs],
         queries=[data.queries[i] for i in kept],
         own_rank=data.own_rank[kept],
+        pair_edit=data.pair_edit[pairs],
     )
 
 
@@ -261,13 +454,15 @@ def save_pairs(data: PairData, path: Path) -> None:
         pair_query=data.pair_query,
         pair_rank=data.pair_rank,
         own_rank=data.own_rank,
+        pair_edit=data.pair_edit,
         query_text=np.array([q.text for q in data.queries]),
         query_case=np.array([-1 if q.case is None else q.case for q in data.queries]),
         query_kind=np.array([q.kind for q in data.queries]),
     )
 
 
-def load_pairs(path: Path) -> PairData:
+def load_pairs(path: Path, dimension: int) -> PairData:
+    """Cached pairs; their scalar columns are left for :func:`refresh_scalars` to fill."""
     raw = np.load(path)
     queries = [
         RoutingQuery(str(text), None if int(case) < 0 else int(case), str(kind))
@@ -275,13 +470,17 @@ def load_pairs(path: Path) -> PairData:
             raw["query_text"], raw["query_case"], raw["query_kind"], strict=True
         )
     ]
+    vectors = raw["features"][:, : 3 * dimension]
+    similarity = raw["features"][:, 3 * dimension : 3 * dimension + 1]  # the first scalar
+    scalars = np.zeros((len(vectors), SCALARS - 1), np.float32)
     return PairData(
-        raw["features"],
+        np.concatenate([vectors, similarity, scalars], axis=1),
         raw["labels"],
         raw["pair_query"],
         raw["pair_rank"],
         queries,
         raw["own_rank"],
+        raw["pair_edit"],
     )
 
 
@@ -336,12 +535,15 @@ def train_router(
     cases = training_cases(data_root)
     log(f"{len(cases):,} training edits from {', '.join(r for r, _ in TRAIN_SOURCES)}")
     if cache is not None and cache.is_file():
-        data = load_pairs(cache)
+        data = load_pairs(cache, embedder.dimension)
         log(f"pairs read from {cache}")
     else:
-        data = build_pairs(cases, embedder, log=log)
+        queries = augmented(routing_queries(cases), prefix_sentences(data_root), seed)
+        queries += question_queries(cases) + shortened_queries(cases, seed)
+        data = build_pairs(cases, embedder, queries=queries, log=log)
         if cache is not None:
             save_pairs(data, cache)
+    refresh_scalars(data, LiveEdits.of(cases))
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
     aside = np.array(
         [
@@ -373,9 +575,10 @@ def train_router(
         f"full {full_losses[-1]:.4f}"
     )
     head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, 0.5, PAIR_TEMPLATE, {})
-    best, right = query_scores(calibration, tiered_scores(head, calibration))
-    threshold, rates = choose_threshold(calibration, best, right)
-    log(f"threshold {threshold:.2f} on {len(calibration.queries):,} calibration queries: {rates}")
+    head, rates, band_summary = choose_band(head, calibration, log)
+    log(
+        f"threshold {head.threshold:.2f} on {len(calibration.queries):,} calibration queries: {rates}"
+    )
     reachable = {
         kind: float(
             np.mean(
@@ -402,8 +605,9 @@ def train_router(
         "final_loss": {"fast": fast_losses[-1], "full": full_losses[-1]},
         "calibration_queries": len(calibration.queries),
         "calibration_rates_at_threshold": rates,
+        "band_choice": band_summary,
         "own_edit_within_top_m": reachable,
     }
-    head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, threshold, PAIR_TEMPLATE, info)
+    head = replace(head, info=info)
     head.save(output)
     return head, info

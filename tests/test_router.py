@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +17,12 @@ from memedit.evaluation import evaluate_routing, valid_cases
 from memedit.formats import read_cases
 from memedit.router import (
     CosineScopeClassifier,
+    FastLearntScopeClassifier,
     LearntScopeClassifier,
     RouterHead,
     classifier_from_config,
+    name_evidence,
+    pair_features,
     shipped_head,
     subject_evidence,
 )
@@ -33,11 +38,33 @@ from memedit.router_training import heldout_subject
         ("John Lennon performs on the", "Toko Yasuda", 0.0),
         ("Where is the Bank of America?", "The Bank of America", 1.0),  # stopwords do not count
         ("Danielle Darrieux's native language", "Danielle Darrieux", 1.0),
+        ("Where is Nestle based?", "Nestlé", 1.0),  # accents folded
+        ("Who makes iPhones?", "The iPhone", 1.0),  # a short inflection
+        ("Who makes iPods?", "The iPhone", 0.0),
         ("anything", None, 0.0),
     ],
 )
 def test_subject_evidence(query: str, subject: str | None, expected: float) -> None:
     assert subject_evidence(query, subject) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "subject", "expected"),
+    [
+        ("Where was Mozart born?", "Wolfgang Amadeus Mozart", 1.0),
+        ("Where was Wolfgang born?", "Wolfgang Amadeus Mozart", 0.0),
+        ("What did Martin Luther King believe?", "Martin Luther King Jr.", 1.0),
+        ("Who is Michael Jackson?", "Michael Jordan", 0.0),
+        ("Where was Venus Williams born?", "Serena Williams", 0.0),  # another first name
+        ("Where was Serena Williams born?", "Serena Williams", 1.0),
+        ("Williams won which sport?", "Serena Williams", 1.0),
+        ("Where was Worker0 Person7 born?", "Worker1 Person7", 0.0),
+        ("Is Nestle Swiss?", "Nestlé", 1.0),
+        ("anything", None, 0.0),
+    ],
+)
+def test_name_evidence(query: str, subject: str | None, expected: float) -> None:
+    assert name_evidence(query, subject) == expected
 
 
 def test_the_learnt_router_is_the_default_for_minilm_stores(
@@ -89,6 +116,12 @@ def test_head_round_trip(tmp_path: Path) -> None:
         again.full.w1.shape[0] == again.fast.w1.shape[0] + 384
     )  # the full tier adds the pair embedding
     assert (again.threshold, again.band, again.info) == (head.threshold, head.band, head.info)
+
+    meta = json.loads((tmp_path / "router_head.json").read_text())
+    meta["scalars"] = ["similarity", "subject_evidence", "is_nearest"]  # an older head
+    (tmp_path / "router_head.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="retrain it"):
+        RouterHead.load(tmp_path)
 
 
 def _min_goal(report: dict[str, object]) -> float:
@@ -182,3 +215,59 @@ def test_head_mlp_matches_its_formula() -> None:
         got = mlp.probabilities(features)
         assert got.shape == (5,) and np.allclose(got, expected, atol=1e-5)
         assert mlp.probabilities(np.zeros((0, mlp.w1.shape[0]), np.float32)).shape == (0,)
+
+
+class CountingEncoder:
+    """The store's encoder, counting calls: the second look is one more call."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.id, self.calls = inner, inner.id, 0
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        return self.inner.encode(texts)
+
+
+def test_learnt_fast_never_takes_the_second_look(store: EditStore, embedder: Embedder) -> None:
+    store.add("Toko Yasuda plays the guitar.")
+    store.add("John Lennon plays the bass guitar.")
+    query = "Toko Yasuda is incredible at"
+    vectors = embedder.encode([query])
+    candidates = store.backend.search(vectors, 5)
+    learnt = LearntScopeClassifier()
+    fast = classifier_from_config({"kind": "learnt-fast"})
+    assert isinstance(fast, FastLearntScopeClassifier)
+    assert fast.threshold == learnt.head.fast_threshold
+    assert fast.to_config()["kind"] == "learnt-fast"
+    _, _, features = pair_features(
+        learnt.head.pair_template, [query], vectors, candidates, learnt.head.gate, 3
+    )
+    fast_scores = learnt.head.fast.probabilities(features)
+    assert learnt.head.unsure(fast_scores).any()  # a case that the full tier would look at
+
+    counting = CountingEncoder(embedder)
+    fast_result = fast.scores([query], vectors, candidates, counting)
+    assert counting.calls == 0
+    assert np.allclose(fast_result[0][: len(fast_scores)], fast_scores, atol=1e-6)
+    learnt_result = learnt.scores([query], vectors, candidates, counting)
+    assert counting.calls == 1 and learnt_result != fast_result
+
+
+NATURAL = Path(__file__).resolve().parents[1] / "examples" / "data" / "natural_questions.jsonl"
+
+
+@pytest.mark.slow
+def test_hand_written_questions_route_to_their_edit_and_leave_the_rest() -> None:
+    """60 hand-written edits (half free text) with questions written apart from the training
+    templates: the learnt router gets most of them right where the cosine threshold cannot
+    tell another relation of the same subject."""
+    cases = read_cases(NATURAL)
+    assert len(cases) == 60 and sum(c.draft.text is not None for c in cases) >= 25
+    learnt = evaluate_routing(cases, len(cases), latency_queries=0).to_dict()
+    cosine = evaluate_routing(cases, len(cases), router="threshold", latency_queries=0).to_dict()
+    assert learnt["reliability"] == 1.0
+    assert learnt["generality"] >= 0.6, learnt
+    assert min(learnt["locality"].values()) >= 0.85, learnt
+    assert learnt["locality"]["relation_specificity"] >= (
+        cosine["locality"]["relation_specificity"] + 0.3
+    ), (learnt, cosine)

@@ -1,0 +1,154 @@
+"""Router training helpers: disguised prompts, and the second-look band chosen by measurement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memedit.edits import EditDraft
+from memedit.evaluation import RoutingQuery
+from memedit.formats import EditCase
+from memedit.question_forms import CLOZE_WRAPPERS
+from memedit.router import SCALARS, Mlp, RouterHead
+from memedit.router_training import (
+    BAND,
+    BAND_TOLERANCE,
+    PREFIX_SHARE,
+    WRAP_KINDS,
+    WRAP_SHARE,
+    PairData,
+    augmented,
+    choose_band,
+    second_look_share,
+    short_name,
+    shortened_queries,
+)
+
+DIM = 4  # embedding width of the synthetic pair features
+
+
+def test_augmented_disguises_a_share_of_benchmark_prompts_in_and_out_of_scope() -> None:
+    kinds = [*WRAP_KINDS, "question"]
+    queries = [
+        RoutingQuery(f"Subject {n} was born in", n if n % 2 else None, kinds[n % len(kinds)])
+        for n in range(3000)
+    ]
+    prefixes = ["The river floods every spring.", "He won the cup in 1985."]
+    out = augmented(queries, prefixes, seed=3)
+    assert out == augmented(queries, prefixes, seed=3)  # stable, so caches and heads reproduce
+    assert [(q.case, q.kind) for q in out] == [(q.case, q.kind) for q in queries]
+    wrapped = prefixed = 0
+    for before, after in zip(queries, out, strict=True):
+        assert before.text in after.text
+        if before.kind not in WRAP_KINDS:
+            assert after == before
+        elif after.text != before.text:
+            if any(after.text == w.replace("{q}", before.text) for w in CLOZE_WRAPPERS):
+                wrapped += 1
+            else:
+                assert after.text in {f"{p} {before.text}" for p in prefixes}
+                prefixed += 1
+    eligible = sum(q.kind in WRAP_KINDS for q in queries)
+    assert wrapped / eligible == pytest.approx(WRAP_SHARE, abs=0.04)
+    assert prefixed / eligible == pytest.approx(PREFIX_SHARE, abs=0.04)
+    # without prefix sentences, every disguise is a wrapper
+    assert all(
+        a.text == b.text or a.text.replace(b.text, "{q}") in CLOZE_WRAPPERS
+        for a, b in zip(augmented(queries, [], seed=3), queries, strict=True)
+    )
+
+
+def _column_mlp(width: int, column: int, scale: float) -> Mlp:
+    """A head tier whose logit is ``scale`` times one feature column."""
+    w1 = np.zeros((width, 2), np.float32)
+    w1[column] = (1.0, -1.0)
+    return Mlp(w1, np.zeros(2, np.float32), np.array([scale, -scale], np.float32), 0.0)
+
+
+def _pairs(fast_signal: np.ndarray, full_signal: np.ndarray, labels: np.ndarray) -> PairData:
+    """One candidate per query; in-scope queries are "generality", the others "neighborhood"."""
+    n = len(labels)
+    features = np.zeros((n, 3 * DIM + SCALARS), np.float32)
+    features[:, 0] = full_signal  # in the pair embedding: only the full tier sees it
+    features[:, DIM] = fast_signal  # in query * edit: both tiers see it
+    features[:, -SCALARS] = 0.5  # similarity, far from the exact-match shortcut
+    queries = [
+        RoutingQuery(f"q{i}", i if label else None, "generality" if label else "neighborhood")
+        for i, label in enumerate(labels)
+    ]
+    return PairData(
+        features,
+        labels.astype(np.float32),
+        np.arange(n),
+        np.zeros(n, int),
+        queries,
+        np.zeros(n),
+        np.arange(n),
+    )
+
+
+def _head(width: int) -> RouterHead:
+    fast = _column_mlp(width - DIM, 0, 3.0)  # the fast tier sees the features after the pair
+    full = _column_mlp(width, 0, 3.0)
+    return RouterHead("test", fast, full, BAND, 0.3, 3, 0.5, "{query} [SEP] {edit}", {})
+
+
+def test_choose_band_skips_the_second_look_when_the_fast_tier_already_decides() -> None:
+    labels = np.arange(400) % 2
+    sign = np.where(labels == 1, 3.0, -3.0)
+    data = _pairs(sign, np.zeros(400), labels)  # the pair embedding says nothing
+    head, rates, summary = choose_band(_head(data.features.shape[1]), data)
+    assert summary["second_look_share"] == 0.0
+    assert second_look_share(head, data, np.full(400, 0.5)) == 1.0  # 0.5 is inside any band
+    assert rates["generality"] == rates["neighborhood"] == 1.0
+
+
+def test_choose_band_keeps_the_second_look_where_only_the_pair_tells() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.arange(400) % 2
+    noise = rng.normal(0.0, 0.3, 400)  # fast scores near 0.5, unrelated to the label
+    data = _pairs(noise, np.where(labels == 1, 3.0, -3.0), labels)
+    head, rates, summary = choose_band(_head(data.features.shape[1]), data)
+    assert summary["worst_goal_metric"] >= summary["best_worst_goal_metric"] - BAND_TOLERANCE
+    assert min(rates["generality"], rates["neighborhood"]) >= 1.0 - BAND_TOLERANCE
+    assert summary["second_look_share"] >= 0.95
+    assert head.band[0] <= 0.3 and head.band[1] >= 0.7  # the noise band stays covered
+    assert summary["fast_only_rates"]["generality"] < 0.9 or (
+        summary["fast_only_rates"]["neighborhood"] < 0.9
+    )
+
+
+@pytest.mark.parametrize(
+    ("subject", "short"),
+    [
+        ("Wolfgang Amadeus Mozart", "Mozart"),
+        ("Martin Luther King Jr.", "King"),
+        ("Mount Kilimanjaro", "Kilimanjaro"),
+        ("Danielle Darrieux", "Darrieux"),
+        ("Nestlé", None),  # one word: nothing to shorten
+    ],
+)
+def test_short_name(subject: str, short: str | None) -> None:
+    assert short_name(subject) == short
+
+
+def test_shortened_queries_name_the_subject_by_its_last_word_in_and_out_of_scope() -> None:
+    cases = [
+        EditCase(
+            EditDraft(
+                subject="Wolfgang Amadeus Mozart",
+                prompt="Wolfgang Amadeus Mozart was born in",
+                target="Vienna",
+            ),
+            paraphrases=("The birthplace of Wolfgang Amadeus Mozart is",),
+            locality=(("relation_specificity", "Wolfgang Amadeus Mozart died in"),),
+        ),
+        EditCase(EditDraft(subject="Nestlé", prompt="Nestlé is based in", target="Brussels")),
+    ] * 20
+    short = shortened_queries(cases, seed=1)
+    assert short and all("Mozart" in q.text and "Wolfgang" not in q.text for q in short)
+    assert {q.case for q in short if q.kind == "relation_specificity"} == {None}
+    assert {q.kind for q in short} >= {"reliability", "generality", "relation_specificity"}
+    assert all(
+        q.case is None or cases[q.case].draft.subject == "Wolfgang Amadeus Mozart" for q in short
+    )
