@@ -716,7 +716,12 @@ from memedit.cli.serve import serve  # noqa: E402 (last: serve imports this modu
 
 cli.add_command(serve)
 
-from memedit.cli.evaluate import calibrate, eval_group  # noqa: E402 (last: it imports this module)
+from memedit.cli.evaluate import (  # noqa: E402 (last: it imports this module)
+    calibrate,
+    eval_group,
+    router,
+)
 
 cli.add_command(eval_group)
 cli.add_command(calibrate)
+cli.add_command(router)

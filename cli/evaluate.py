@@ -9,8 +9,7 @@ import click
 
 from memedit.cli.app import _open, _print_json, json_option, mode_options, store_option
 from memedit.formats import FORMATS
-
-ROUTERS = ("learnt", "threshold")
+from memedit.router import KINDS
 
 
 def _sizes(value: str) -> list[int]:
@@ -52,7 +51,7 @@ def eval_group() -> None:
 )
 @click.option(
     "--router",
-    type=click.Choice(ROUTERS),
+    type=click.Choice(KINDS),
     help="Scope classifier (default: the store's default for the embedder).",
 )
 @click.option(
@@ -296,4 +295,47 @@ def calibrate(data: Path, dry_run: bool, store_path: Path | None, as_json: bool)
         f"{verb} the {report.kind} router's threshold {report.threshold_before:.3f} -> {report.threshold:.3f} "
         f"({report.positives} in-scope and {report.negatives} out-of-scope queries; balanced accuracy "
         f"{report.balanced_accuracy_before:.3f} -> {report.balanced_accuracy:.3f})"
+    )
+
+
+@click.command()
+@click.option("--kind", type=click.Choice(KINDS), help="Switch the scope classifier.")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Decision threshold (switching kind without one takes that kind's default).",
+)
+@click.option("--top-k", type=click.IntRange(1, 100), help="Nearest edits looked at per query.")
+@store_option
+@json_option
+def router(
+    kind: str | None,
+    threshold: float | None,
+    top_k: int | None,
+    store_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Show the store's scope classifier, or change it; saved in the store's config.
+
+    Kinds: "learnt" (the trained head; a second encoder call for unsure
+    candidates), "learnt-fast" (its fast tier alone: one encoder call, less
+    accurate), "threshold" (cosine similarity; for embedders without a head).
+
+    \b
+    Examples:
+        memedit router
+        memedit router --kind learnt-fast
+        memedit router --kind learnt --threshold 0.4
+    """
+    with _open(store_path, create=False) as store:
+        if kind is None and threshold is None and top_k is None:
+            current = store.router
+        else:
+            current = store.configure_router(kind=kind, threshold=threshold, top_k=top_k)
+    settings = current.to_config()
+    if as_json:
+        _print_json(settings)
+        return
+    click.echo(
+        f"router: {settings['kind']}, threshold {settings['threshold']:.3f}, top_k {settings['top_k']}"
     )

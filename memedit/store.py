@@ -205,7 +205,7 @@ class EditStore:
     def configure_router(
         self, *, kind: str | None = None, threshold: float | None = None, top_k: int | None = None
     ) -> ScopeClassifier:
-        """Change the router (``kind``: "learnt" or "threshold") or its settings; saved in the store's config.
+        """Change the router (``kind``: "learnt", "learnt-fast" or "threshold") or its settings; saved in the store's config.
 
         Switching kind resets the threshold to that kind's default unless one is given.
         """

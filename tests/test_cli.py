@@ -350,3 +350,34 @@ def test_skip_invalid_keeps_the_valid_records(runner: CliRunner, tmp_path: Path)
         and len(data["skipped"]) == 1
         and data["skipped"][0].startswith("Edit 2")
     )
+
+
+def test_router_shows_and_switches_the_scope_classifier(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    run(runner, "add", "The Eiffel Tower is located in Rome.", "--store", store)
+    shown = json.loads(run(runner, "router", "--json", "--store", store).output)
+    assert shown["kind"] == "learnt" and shown["top_k"] == 5
+
+    fast = json.loads(
+        run(runner, "router", "--kind", "learnt-fast", "--json", "--store", store).output
+    )
+    assert fast["kind"] == "learnt-fast" and fast["top_k"] == 5
+    with EditStore(store, create=False) as opened:
+        assert opened.router.to_config() == fast  # saved in the store's config
+        assert opened.route("Which city is the Eiffel Tower in?").in_scope
+
+    run(runner, "router", "--kind", "threshold", "--top-k", "3", "--store", store)
+    assert (
+        "router: threshold, threshold 0.660, top_k 3"
+        in run(runner, "router", "--store", store).output
+    )
+
+    fails_cleanly(run(runner, "router", "--threshold", "7", "--store", store), "[-1, 1]")
+    fails_cleanly(run(runner, "router", "--kind", "nearest", "--store", store), "nearest")
+    after = json.loads(run(runner, "router", "--json", "--store", store).output)
+    assert after == {
+        "kind": "threshold",
+        "threshold": 0.66,
+        "top_k": 3,
+    }  # bad input changed nothing
+    fails_cleanly(run(runner, "router", "--store", tmp_path / "none"), "No memedit store")
