@@ -12,7 +12,15 @@ runs), once with the learnt router and once with the cosine threshold:
   out from router training by subject hash: relation-specificity locality and
   portability;
 - ``counterfact/rome-format-dev.json`` (ROME's CounterFact records, another source):
-  paraphrases with distracting prefixes and neighbourhood prompts.
+  paraphrases with distracting prefixes and neighbourhood prompts;
+- CounterFact val at 1,000 edits with every rephrase and neighbourhood prompt inside
+  a completion-style template (``HELDOUT_WRAPPERS``: none of them is among the
+  templates training wraps prompts in), as raw ``/v1/completions`` prompts arrive;
+- ``examples/data/natural_questions.jsonl``: 60 hand-written edits (half free
+  text) with questions people might ask, written apart from the question-form
+  templates: 3 on the edited fact (generality), 2 on another relation of the
+  subject (relation specificity), 2 on the same relation of another subject
+  (neighbourhood); alone and among 10,000 edits.
 
 Every set also gets the question forms of its prompts (``--questions`` in the
 CLI; see ``memedit/question_forms.py``): "question" is a question on the edit's
@@ -25,6 +33,7 @@ Run from the repository root (about 15 minutes on 2 CPU cores)::
 
     python examples/benchmarks/routing_validation.py
     python examples/benchmarks/routing_validation.py --quick   # val at 1,000 edits only
+    python examples/benchmarks/routing_validation.py --routers learnt,learnt-fast,threshold
 
 It prints one table and writes ``examples/benchmarks/results/routing_validation.json``.
 """
@@ -35,6 +44,7 @@ import argparse
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +55,13 @@ from memedit.formats import EditCase, read_cases
 from memedit.router_training import heldout_subject
 
 DATA = REPO_ROOT.parent / "shared" / "data"
+NATURAL = REPO_ROOT / "examples" / "data" / "natural_questions.jsonl"
+HELDOUT_WRAPPERS = (
+    "User: {q}\nAssistant:",
+    "### Instruction:\nContinue the text.\n### Input:\n{q}\n### Response:",
+    "Please complete: {q}",
+    "{q}\n\nThe answer is",
+)
 DEFAULT_OUT = REPO_ROOT / "examples" / "benchmarks" / "results" / "routing_validation.json"
 COLUMNS = (
     ("reliability", "rel"),
@@ -64,6 +81,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
     if quick:
         return [("counterfact val", val, 1000, [])]
     train = read_cases(data / "counterfact" / "train.json")
+    natural = read_cases(NATURAL)
     knowedit = [
         (name, [c for c in read_cases(data / "knowedit" / f) if heldout_subject(c.draft.subject)])
         for name, f in (
@@ -81,7 +99,28 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
             10**9,
             [],
         ),
+        ("counterfact val, prompts in held-out templates", wrapped(val), 1000, []),
+        ("hand-written questions", natural, len(natural), []),
+        ("hand-written questions + train distractors", natural, 10_000, train),
     ]
+
+
+def wrapped(cases: Sequence[EditCase]) -> list[EditCase]:
+    """The cases with every rephrase and locality prompt inside a held-out template."""
+    out = []
+    for n, case in enumerate(cases):
+
+        def wrap(text: str, k: int, n: int = n) -> str:
+            return HELDOUT_WRAPPERS[(n + k) % len(HELDOUT_WRAPPERS)].replace("{q}", text)
+
+        out.append(
+            replace(
+                case,
+                paraphrases=tuple(wrap(p, k) for k, p in enumerate(case.paraphrases)),
+                locality=tuple((kind, wrap(p, k + 1)) for k, (kind, p) in enumerate(case.locality)),
+            )
+        )
+    return out
 
 
 def rate(report: dict[str, Any], key: str) -> float | None:
@@ -94,7 +133,7 @@ def rate(report: dict[str, Any], key: str) -> float | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the shared benchmark folder")
-    parser.add_argument("--routers", default="learnt,threshold", help="comma list")
+    parser.add_argument("--routers", default="learnt,learnt-fast,threshold", help="comma list")
     parser.add_argument("--quick", action="store_true", help="counterfact val at 1,000 edits only")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = parser.parse_args(argv)
