@@ -300,19 +300,6 @@ def refresh_scalars(data: PairData, store: LiveEdits) -> None:
         )
 
 
-def merge(first: PairData, second: PairData) -> PairData:
-    """Two sets of pairs over the same edits, as one."""
-    return PairData(
-        features=np.concatenate([first.features, second.features]),
-        labels=np.concatenate([first.labels, second.labels]),
-        pair_query=np.concatenate([first.pair_query, second.pair_query + len(first.queries)]),
-        pair_rank=np.concatenate([first.pair_rank, second.pair_rank]),
-        queries=[*first.queries, *second.queries],
-        own_rank=np.concatenate([first.own_rank, second.own_rank]),
-        pair_edit=np.concatenate([first.pair_edit, second.pair_edit]),
-    )
-
-
 def fit_mlp(
     features: np.ndarray,
     labels: np.ndarray,
@@ -536,6 +523,7 @@ def train_router(
     log(f"{len(cases):,} training edits from {', '.join(r for r, _ in TRAIN_SOURCES)}")
     if cache is not None and cache.is_file():
         data = load_pairs(cache, embedder.dimension)
+        refresh_scalars(data, LiveEdits.of(cases))  # build_pairs computes them itself
         log(f"pairs read from {cache}")
     else:
         queries = augmented(routing_queries(cases), prefix_sentences(data_root), seed)
@@ -543,7 +531,6 @@ def train_router(
         data = build_pairs(cases, embedder, queries=queries, log=log)
         if cache is not None:
             save_pairs(data, cache)
-    refresh_scalars(data, LiveEdits.of(cases))
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
     aside = np.array(
         [
