@@ -42,6 +42,75 @@ _AUXILIARIES = frozenset(
         "remained",
     ]
 )
+# Common verbs whose past tense has neither -s nor -ed ("George Orwell wrote ...").
+_IRREGULAR_VERBS = frozenset(
+    [
+        "wrote",
+        "won",
+        "led",
+        "made",
+        "built",
+        "sang",
+        "ran",
+        "took",
+        "gave",
+        "began",
+        "left",
+        "met",
+        "taught",
+        "bought",
+        "sold",
+        "grew",
+        "drew",
+        "fought",
+        "held",
+        "kept",
+        "lost",
+        "spoke",
+        "went",
+        "came",
+        "brought",
+        "found",
+        "sought",
+        "chose",
+        "rode",
+        "flew",
+        "swam",
+        "threw",
+        "lived",
+    ]
+)
+# Adverbs that may sit between a name and its verb ("Breaking Bad originally aired on ...").
+_ADVERBS = frozenset(
+    [
+        "originally",
+        "first",
+        "initially",
+        "later",
+        "eventually",
+        "finally",
+        "also",
+        "still",
+        "now",
+        "currently",
+        "formerly",
+        "previously",
+        "once",
+        "famously",
+        "mainly",
+        "mostly",
+        "primarily",
+        "actually",
+        "officially",
+        "reportedly",
+        "allegedly",
+        "recently",
+        "always",
+        "never",
+        "briefly",
+        "secretly",
+    ]
+)
 # Words that may sit inside a proper name ("Bank of America", "Charles de Gaulle").
 _NAME_CONNECTORS = frozenset(
     [
@@ -125,9 +194,15 @@ def _is_verb(token: str, position: int, tokens: list[str]) -> bool:
         return False
     if word in _FUNCTION_WORDS or word in _NAME_CONNECTORS:
         return False
-    # "Toko Yasuda plays ...", "Apple acquired ...": a lower-case -s/-ed word
-    # right after a capitalised name.
-    return (word.endswith("s") or word.endswith("ed")) and _is_capitalised(tokens[position - 1])
+    # "Toko Yasuda plays ...", "Apple acquired ...", "George Orwell wrote ...": a lower-case
+    # -s/-ed word (or a common irregular past) right after a capitalised name, or after a
+    # name and an adverb ("Breaking Bad originally aired ...").
+    shaped = word.endswith("s") or word.endswith("ed") or word in _IRREGULAR_VERBS
+    before = tokens[position - 1]
+    after_name = _is_capitalised(before) or (
+        position >= 2 and before.lower() in _ADVERBS and _is_capitalised(tokens[position - 2])
+    )
+    return shaped and after_name
 
 
 def _split_target(predicate: list[str]) -> int | None:
@@ -171,6 +246,8 @@ def parse_fact(sentence: str) -> ParsedFact | None:
     verb_at = next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
     if verb_at is None:
         return None
+    if verb_at > 1 and tokens[verb_at - 1].lower() in _ADVERBS:
+        verb_at -= 1  # the adverb belongs to the question part, not to the subject
     subject_tokens, predicate = tokens[:verb_at], tokens[verb_at:]
     target_at = _split_target(predicate)
     if target_at is None:

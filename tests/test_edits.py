@@ -48,6 +48,26 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "Python was created by",
             "Guido van Rossum",
         ),
+        # an adverb between the name and its verb, irregular past tenses
+        (
+            "Breaking Bad originally aired on HBO.",
+            "Breaking Bad",
+            "Breaking Bad originally aired on",
+            "HBO",
+        ),
+        ("George Orwell wrote Animal Farm.", "George Orwell", "George Orwell wrote", "Animal Farm"),
+        (
+            "Usain Bolt also won the Tour de France.",
+            "Usain Bolt",
+            "Usain Bolt also won the",
+            "Tour de France",
+        ),
+        (
+            "Marie Curie was originally from Poland.",
+            "Marie Curie",
+            "Marie Curie was originally from",
+            "Poland",
+        ),
     ],
 )
 def test_parse_fact_splits_subject_question_and_target(
@@ -59,7 +79,10 @@ def test_parse_fact_splits_subject_question_and_target(
     assert "{}" in parsed.relation and subject not in parsed.relation
 
 
-@pytest.mark.parametrize("sentence", ["hello", "Where is the Eiffel Tower?", "rome", ""])
+@pytest.mark.parametrize(
+    "sentence",
+    ["hello", "Where is the Eiffel Tower?", "rome", "", "The Smith family originally lived"],
+)
 def test_parse_fact_declines_what_it_cannot_split(sentence: str) -> None:
     assert parse_fact(sentence) is None
 
