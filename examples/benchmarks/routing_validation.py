@@ -20,7 +20,11 @@ runs), once with the learnt router and once with the cosine threshold:
   text) with questions people might ask, written apart from the question-form
   templates: 3 on the edited fact (generality), 2 on another relation of the
   subject (relation specificity), 2 on the same relation of another subject
-  (neighbourhood); alone and among 10,000 edits.
+  (neighbourhood); alone and among 10,000 edits. Router development has looked at
+  this set (it chose between heads), so it is validation data;
+- ``examples/data/natural_questions_test.jsonl``: 60 more, on other subjects, written
+  the same way later and by another hand, and only ever measured, never used to
+  choose anything: the clean test of how questions people ask route.
 
 Every set also gets the question forms of its prompts (``--questions`` in the
 CLI; see ``memedit/question_forms.py``): "question" is a question on the edit's
@@ -34,6 +38,7 @@ Run from the repository root (about 15 minutes on 2 CPU cores)::
     python examples/benchmarks/routing_validation.py
     python examples/benchmarks/routing_validation.py --quick   # val at 1,000 edits only
     python examples/benchmarks/routing_validation.py --routers learnt,learnt-fast,threshold
+    python examples/benchmarks/routing_validation.py --sets hand-written,ROME   # some rows only
 
 It prints one table and writes ``examples/benchmarks/results/routing_validation.json``.
 """
@@ -56,6 +61,7 @@ from memedit.router_training import heldout_subject
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 NATURAL = REPO_ROOT / "examples" / "data" / "natural_questions.jsonl"
+NATURAL_TEST = REPO_ROOT / "examples" / "data" / "natural_questions_test.jsonl"
 HELDOUT_WRAPPERS = (
     "User: {q}\nAssistant:",
     "### Instruction:\nContinue the text.\n### Input:\n{q}\n### Response:",
@@ -82,6 +88,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
         return [("counterfact val", val, 1000, [])]
     train = read_cases(data / "counterfact" / "train.json")
     natural = read_cases(NATURAL)
+    natural_test = read_cases(NATURAL_TEST)
     knowedit = [
         (name, [c for c in read_cases(data / "knowedit" / f) if heldout_subject(c.draft.subject)])
         for name, f in (
@@ -102,6 +109,8 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
         ("counterfact val, prompts in held-out templates", wrapped(val), 1000, []),
         ("hand-written questions", natural, len(natural), []),
         ("hand-written questions + train distractors", natural, 10_000, train),
+        ("hand-written test questions", natural_test, len(natural_test), []),
+        ("hand-written test questions + train distractors", natural_test, 10_000, train),
     ]
 
 
@@ -135,13 +144,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the shared benchmark folder")
     parser.add_argument("--routers", default="learnt,learnt-fast,threshold", help="comma list")
     parser.add_argument("--quick", action="store_true", help="counterfact val at 1,000 edits only")
+    parser.add_argument(
+        "--sets", default="", help="comma list: only rows whose set name contains one of these"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    wanted = [w for w in args.sets.split(",") if w]
     for name, cases, size, distractors in runs(args.data, args.quick):
+        if wanted and not any(w in name for w in wanted):
+            continue
         for router in args.routers.split(","):
             stored = max(min(size, len(cases)), size if distractors else 0)
             log(f"{name}: {stored:,} edits, {router} router")
