@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class Embedder:
         self.normalize = True
         self._model: Any = None
         self._lock = threading.Lock()
+        self._tops: dict[str, tuple[int, Any]] = {}
 
     @property
     def model(self) -> Any:
@@ -121,12 +122,116 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_with_top(
+        self,
+        key: str,
+        weights: Mapping[str, np.ndarray],
+        texts: Sequence[str],
+        *,
+        max_length: int = 128,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two readings of ``texts`` in one pass: this model's own embedding (as
+        :meth:`encode` gives it) and the mean-pooled token states of a variant whose top
+        layers are replaced by ``weights`` (the router's cross-encoder). The layers below
+        the first replaced one run once for both. The variant is built once per ``key``."""
+        import torch
+
+        if not texts:
+            empty = np.zeros((0, self.dimension), dtype=np.float32)
+            return empty, empty.copy()
+        model = self.model
+        transformer = self._bert()
+        with self._lock:  # one forward pass at a time, as in encode()
+            if key not in self._tops:
+                self._tops[key] = self._replaced_top(transformer, weights)
+            split, top = self._tops[key]
+            batch = model.tokenizer(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            ).to(transformer.device)
+            with torch.inference_mode():
+                from transformers.masking_utils import create_bidirectional_mask
+
+                hidden = transformer.embeddings(
+                    input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
+                )
+                mask = create_bidirectional_mask(
+                    config=transformer.config,
+                    inputs_embeds=hidden,
+                    attention_mask=batch["attention_mask"],
+                )
+                layers = transformer.encoder.layer
+                for layer in layers[:split]:
+                    hidden = _layer_out(layer(hidden, attention_mask=mask))
+                own, varied = hidden, hidden
+                for layer in layers[split:]:
+                    own = _layer_out(layer(own, attention_mask=mask))
+                for layer in top:
+                    varied = _layer_out(layer(varied, attention_mask=mask))
+                keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled_own = (own * keep).sum(1) / keep.sum(1)
+                pooled_own = torch.nn.functional.normalize(pooled_own, dim=1)
+                pooled_varied = (varied * keep).sum(1) / keep.sum(1)
+        return (
+            np.ascontiguousarray(pooled_own.float().cpu().numpy(), dtype=np.float32),
+            np.ascontiguousarray(pooled_varied.float().cpu().numpy(), dtype=np.float32),
+        )
+
+    def _bert(self) -> Any:
+        """The BERT-style transformer under the sentence-transformers wrapper, for
+        :meth:`encode_with_top` (which also assumes mean pooling, as MiniLM's)."""
+        transformer = getattr(self.model[0], "auto_model", None)
+        encoder = getattr(transformer, "encoder", None)
+        if transformer is None or not hasattr(transformer, "embeddings") or encoder is None:
+            raise EmbedderError(
+                f"Embedder {self.id!r} is not a BERT-style model; its router cannot take "
+                "the cross-encoder's second look. Use the 'threshold' router."
+            )
+        return transformer
+
+    @staticmethod
+    def _replaced_top(transformer: Any, weights: Mapping[str, np.ndarray]) -> tuple[int, Any]:
+        """(index of the first replaced layer, copies of the layers from there up with ``weights`` in)."""
+        import copy
+
+        import torch
+
+        layers = [int(name.split(".")[2]) for name in weights if name.startswith("encoder.layer.")]
+        if not layers or len(layers) != len(weights):
+            raise EmbedderError(
+                "The router's cross-encoder replaces parameters outside encoder.layer.N; "
+                "retrain the head with examples/train_router.py."
+            )
+        split = min(layers)
+        top = copy.deepcopy(transformer.encoder.layer[split:]).eval()
+        own = dict(top.named_parameters())
+        with torch.no_grad():
+            for name, value in weights.items():
+                index, rest = name.split(".", 3)[2:]
+                local = f"{int(index) - split}.{rest}"
+                if local not in own or tuple(own[local].shape) != tuple(value.shape):
+                    raise EmbedderError(
+                        f"The router's cross-encoder has parameter {name!r} of shape "
+                        f"{tuple(value.shape)}, which this embedder lacks; it was trained for "
+                        "another model. Retrain it with examples/train_router.py."
+                    )
+                own[local].copy_(torch.from_numpy(np.asarray(value, dtype=np.float32)))
+        return split, top
+
     def encode_one(self, text: str) -> np.ndarray:
         """Embed a single query: shape (dimension,)."""
         return self.encode([text])[0]
 
     def __repr__(self) -> str:
         return f"Embedder({self.id!r})"
+
+
+def _layer_out(output: Any) -> Any:
+    """A transformer layer's hidden states (some versions return a tuple)."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 def get_embedder(model_id: str | None = None, *, device: str = "cpu") -> Embedder:

@@ -10,14 +10,18 @@ edit's question part. The classifier then decides, per candidate:
     each candidate above a similarity gate from what routing already has: the
     query and edit vectors (elementwise product and difference), the
     similarity, the evidence that the query names the edit's subject, and
-    whether it is the nearest candidate. When a candidate's score is unsure, the full
-    tier re-reads the query together with that edit — the pair "query [SEP] edit
-    question" goes through the same encoder once — and scores it with that pair
-    embedding added. This is what tells a paraphrase ("Toko Yasuda is
-    incredible at") from a neighbour that shares the relation but not the
-    subject ("John Lennon performs on the") and from a question on the same
-    subject but another relation ("The gender of Jallal is" against an edit on
-    Jallal's birthplace). Scores are probabilities; the threshold was chosen on
+    whether it is the nearest candidate. When a candidate's score is unsure, the
+    second look re-reads the query together with that edit: the pair "query [SEP]
+    edit question" goes through the same encoder once and the full tier scores it
+    with that pair embedding added to the fast features. This is what tells a
+    paraphrase ("Toko Yasuda is incredible at") from a neighbour that shares the
+    relation but not the subject ("John Lennon performs on the") and from a
+    question on the same subject but another relation ("The gender of Jallal is"
+    against an edit on Jallal's birthplace). A head trained with
+    ``--cross-encoder`` also carries a cross-encoder (the same transformer with
+    its top layers fine-tuned, :class:`CrossTier`); the one pass then gives both
+    readings, and the second look's score is their weighted mean (measured, not
+    shipped: see the README). Scores are probabilities; the threshold was chosen on
     training data held aside (``threshold`` in the head's JSON).
 
 ``learnt-fast``
@@ -58,6 +62,7 @@ SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first
 HEAD_DIR = Path(__file__).resolve().parent / "data"
 HEAD_NAME = "router_head"
+CROSS_PREFIX = "cross.layer."  # safetensors keys of the cross-encoder's fine-tuned parameters
 
 Candidates = Sequence[SearchHit]
 
@@ -66,6 +71,15 @@ class Encoder(Protocol):
     id: str
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
+
+    def encode_with_top(
+        self,
+        key: str,
+        weights: Mapping[str, np.ndarray],
+        texts: Sequence[str],
+        *,
+        max_length: int = 128,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -350,6 +364,31 @@ class Mlp:
 
 
 @dataclass(frozen=True)
+class CrossTier:
+    """The cross-encoder in the second look: the embedder's transformer with the
+    parameters in ``layers`` (its top layers) fine-tuned on (query, edit) pairs; its
+    mean-pooled output and the ``SCALAR_NAMES`` go through ``mlp``. Only the fine-tuned
+    layers ship; the layers below are the embedder's own and run once for both readings
+    (:meth:`memedit.embedder.Embedder.encode_with_top`)."""
+
+    layers: Mapping[str, np.ndarray]
+    mlp: Mlp
+    weight: float  # of the second look's score; the full tier has the rest
+    max_length: int = 128
+
+    @cached_property
+    def key(self) -> str:
+        """Names these weights, so that an embedder builds its copy of the top layers once."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name in sorted(self.layers):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(self.layers[name], dtype=np.float32).tobytes())
+        return "router-cross-" + digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class RouterHead:
     """The trained head, in two tiers.
 
@@ -357,8 +396,9 @@ class RouterHead:
     query and edit vectors (elementwise product and difference), and the
     ``SCALAR_NAMES``. Only a candidate whose fast score falls
     inside ``band`` gets the second look: the pair "query [SEP] edit question"
-    is encoded and ``full`` (the same features plus the pair embedding)
-    decides. Clear cases cost one encoder call; unsure ones two.
+    is encoded and ``full`` (the same features plus the pair embedding), averaged
+    with ``cross`` when the head has one, decides. Clear cases cost one encoder call;
+    unsure ones two.
     """
 
     embedder: str
@@ -370,13 +410,35 @@ class RouterHead:
     threshold: float
     pair_template: str
     info: dict[str, Any]
+    cross: CrossTier | None = None
+
+    def second_look(
+        self, encoder: Encoder, texts: Sequence[str], features: np.ndarray
+    ) -> np.ndarray:
+        """The second look's probabilities for pairs (``texts``, with their fast ``features``)."""
+        if self.cross is None:
+            pairs = encoder.encode(texts)
+            return self.full.probabilities(np.concatenate([pairs, features], axis=1))
+        pairs, crossed = encoder.encode_with_top(
+            self.cross.key, self.cross.layers, texts, max_length=self.cross.max_length
+        )
+        full = self.full.probabilities(np.concatenate([pairs, features], axis=1))
+        cross = self.cross.mlp.probabilities(
+            np.concatenate([crossed, features[:, -SCALARS:]], axis=1)
+        )
+        return self.cross.weight * cross + (1.0 - self.cross.weight) * full
 
     def save(self, directory: Path, name: str = HEAD_NAME) -> None:
         from safetensors.numpy import save_file
 
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {}
-        for tier, mlp in (("fast", self.fast), ("full", self.full)):
+        tiers = [("fast", self.fast), ("full", self.full)]
+        if self.cross is not None:
+            tiers.append(("cross", self.cross.mlp))
+            for layer, value in self.cross.layers.items():
+                tensors[f"{CROSS_PREFIX}{layer}"] = np.asarray(value).astype(np.float16)
+        for tier, mlp in tiers:
             tensors[f"{tier}.w1"] = mlp.w1.astype(np.float16)
             tensors[f"{tier}.b1"] = mlp.b1.astype(np.float16)
             tensors[f"{tier}.w2"] = mlp.w2.astype(np.float16)
@@ -392,6 +454,8 @@ class RouterHead:
             "scalars": list(SCALAR_NAMES),
             "info": self.info,
         }
+        if self.cross is not None:
+            meta["cross"] = {"weight": self.cross.weight, "max_length": self.cross.max_length}
         (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
@@ -415,6 +479,19 @@ class RouterHead:
                 float(tensors[f"{tier}.b2"][0]),
             )
 
+        cross = None
+        if "cross" in meta:
+            layers = {
+                key[len(CROSS_PREFIX) :]: value.astype(np.float32)
+                for key, value in tensors.items()
+                if key.startswith(CROSS_PREFIX)
+            }
+            cross = CrossTier(
+                layers,
+                mlp("cross"),
+                float(meta["cross"]["weight"]),
+                int(meta["cross"].get("max_length", 128)),
+            )
         low, high = meta["band"]
         return cls(
             embedder=str(meta["embedder"]),
@@ -426,6 +503,7 @@ class RouterHead:
             threshold=float(meta["threshold"]),
             pair_template=str(meta["pair_template"]),
             info=dict(meta.get("info", {})),
+            cross=cross,
         )
 
     @property
@@ -451,6 +529,11 @@ def shipped_head() -> RouterHead | None:
     return RouterHead.load()
 
 
+def pair_text(template: str, query: str, edit: Edit) -> str:
+    """What the second look reads: the query and the edit's question part."""
+    return template.replace("{query}", query).replace("{edit}", edit.route_text)
+
+
 def pair_features(
     head_template: str,
     queries: Sequence[str],
@@ -471,9 +554,7 @@ def pair_features(
             scalars = scalar_features(query, hit.edit.subject, hit.similarity, ci)
             q, e = query_vectors[qi], hit.vector
             index.append((qi, ci))
-            texts.append(
-                head_template.replace("{query}", query).replace("{edit}", hit.edit.route_text)
-            )
+            texts.append(pair_text(head_template, query, hit.edit))
             rows.append(np.concatenate([q * e, np.abs(q - e), scalars]))
     width = 2 * query_vectors.shape[1] + SCALARS
     return index, texts, np.asarray(rows, dtype=np.float32).reshape(-1, width)
@@ -526,9 +607,8 @@ class LearntScopeClassifier(ScopeClassifier):
         scores = exact_or(similarity, self.head.fast.probabilities(others))
         second = [int(n) for n in np.flatnonzero(self.head.unsure(scores))]
         if second and self.second_look:
-            pairs = encoder.encode([texts[n] for n in second])
-            full = self.head.full.probabilities(np.concatenate([pairs, others[second]], axis=1))
-            scores[second] = exact_or(similarity[second], full)
+            looked = self.head.second_look(encoder, [texts[n] for n in second], others[second])
+            scores[second] = exact_or(similarity[second], looked)
         for (qi, ci), score in zip(index, scores, strict=True):
             out[qi][ci] = float(score)
         return out

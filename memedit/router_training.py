@@ -11,8 +11,12 @@ also gets question forms (:mod:`memedit.question_forms`): questions on its
 relation, some wrapped in a prompt template, as positives, and questions on
 another relation of its subject as negatives, because people ask questions
 where benchmarks state cloze prompts. The loss is balanced between the
-two classes. The decision threshold is then chosen on the training queries to
-maximise the worst of reliability, generality and every locality kind.
+two classes. Both MLP tiers are fitted on these pairs (and, on request, a
+cross-encoder for the second look: the embedder's top layers fine-tuned on half
+of them for one epoch, :func:`fit_cross_tier`). The decision threshold and the
+second-look band (and the cross-encoder's weight) are then chosen on the training
+edits kept aside, to maximise the worst of reliability, generality and every
+locality kind.
 
 A stable 30% of KnowEdit records, chosen by a hash of their subject
 (:func:`heldout_subject`), is never used, so that it can be reported on.
@@ -46,11 +50,13 @@ from memedit.question_forms import CLOZE_WRAPPERS, PERSON_RELATIONS, relation_of
 from memedit.router import (
     DEFAULT_TOP_K,
     SCALARS,
+    CrossTier,
     Mlp,
     RouterHead,
     exact_or,
     last_name_word,
     pair_features,
+    pair_text,
     scalar_features,
 )
 from memedit.stores.base import SearchHit
@@ -62,6 +68,17 @@ BAND = (0.05, 0.98)  # the widest band tried: fast scores in here get the second
 BAND_LOWS = (0.02, 0.05, 0.1, 0.2)
 BAND_HIGHS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 BAND_TOLERANCE = 0.005  # a narrower band may cost the worst goal metric this much
+CROSS_TOP_LAYERS = 2  # the embedder's top layers that the cross-encoder fine-tunes
+CROSS_SHARE = 0.5  # of the fitting queries, whose pairs train the cross-encoder (one epoch)
+CROSS_BATCH = 32
+CROSS_LR = 4e-5  # the fine-tuned layers
+CROSS_HEAD_LR = 1e-3  # the MLP on top
+CROSS_HIDDEN = 256
+CROSS_WEIGHTS = (
+    0.5,
+    0.3,
+    0.7,
+)  # the cross-encoder's share of the second look, chosen by measurement
 WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style template
 PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
 PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
@@ -379,13 +396,22 @@ def second_look_share(head: RouterHead, data: PairData, fast: np.ndarray) -> flo
 
 
 def choose_band(
-    head: RouterHead, data: PairData, log: Callable[[str], None] = lambda _: None
+    head: RouterHead,
+    data: PairData,
+    log: Callable[[str], None] = lambda _: None,
+    cross: np.ndarray | None = None,
 ) -> tuple[RouterHead, dict[str, float], dict[str, Any]]:
     """The band (and its threshold) that sends the fewest queries to the second look while the
-    worst goal metric stays within ``BAND_TOLERANCE`` of the widest band's: measured, not assumed."""
+    worst goal metric stays within ``BAND_TOLERANCE`` of the widest band's: measured, not assumed.
+    ``cross``: the cross-encoder's probability for every pair, when the head has one."""
     fast = fast_scores(head, data)
     similarity = data.features[:, -SCALARS]
-    full = exact_or(similarity, head.full.probabilities(data.features))
+    full = head.full.probabilities(data.features)
+    if head.cross is not None:
+        if cross is None:
+            raise ValueError("a head with a cross-encoder needs its scores to choose a band")
+        full = head.cross.weight * cross + (1.0 - head.cross.weight) * full
+    full = exact_or(similarity, full)
     tried = []
     for low in BAND_LOWS:
         for high in BAND_HIGHS:
@@ -413,6 +439,148 @@ def choose_band(
         "fast_only_rates": fast_rates,
     }
     return replace(head, band=(low, high), threshold=threshold), rates, summary
+
+
+def pair_texts(data: PairData, store: LiveEdits) -> list[str]:
+    """What the second look reads for every pair: "query [SEP] edit question"."""
+    return [
+        pair_text(PAIR_TEMPLATE, data.queries[qi].text, store.edit(int(position)))
+        for qi, position in zip(data.pair_query, data.pair_edit, strict=True)
+    ]
+
+
+def cross_layer_names(transformer: Any, top: int = CROSS_TOP_LAYERS) -> list[str]:
+    """The parameters of the transformer's ``top`` layers (BERT-style ``encoder.layer.N``)."""
+    count = int(transformer.config.num_hidden_layers)
+    wanted = tuple(f"encoder.layer.{n}." for n in range(count - top, count))
+    names = [name for name, _ in transformer.named_parameters() if name.startswith(wanted)]
+    if not names:
+        raise ValueError(
+            "the embedder's transformer has no encoder.layer.N parameters to fine-tune"
+        )
+    return names
+
+
+def _length_batches(
+    indices: np.ndarray, texts: Sequence[str], size: int, rng: random.Random | None
+) -> list[list[int]]:
+    """Batches of similar length (less padding), in random order when ``rng`` is given."""
+    order = [int(i) for i in indices]
+    if rng is not None:
+        rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), size * 64):
+        group = sorted(order[start : start + size * 64], key=lambda i: len(texts[i]))
+        batches += [group[k : k + size] for k in range(0, len(group), size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def fit_cross_tier(
+    embedder: Embedder,
+    texts: Sequence[str],
+    scalars: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    max_length: int = 128,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[CrossTier, float]:
+    """Fine-tune the embedder's top layers, with an MLP over the mean-pooled pair and the
+    scalars, as a cross-encoder: one epoch, class-balanced logistic loss, AdamW with warm-up
+    and linear decay. The embedder itself is left untouched (a copy is trained)."""
+    import copy
+
+    import torch
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    transformer = copy.deepcopy(embedder.model[0].auto_model)
+    tokenizer = embedder.model.tokenizer
+    names = set(cross_layer_names(transformer))
+    for name, parameter in transformer.named_parameters():
+        parameter.requires_grad = name in names
+    transformer.train()
+    dimension = int(transformer.config.hidden_size)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(dimension + SCALARS, CROSS_HIDDEN),
+        torch.nn.ReLU(),
+        torch.nn.Linear(CROSS_HIDDEN, 1),
+    )
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in transformer.parameters() if p.requires_grad], "lr": CROSS_LR},
+            {"params": net.parameters(), "lr": CROSS_HEAD_LR},
+        ],
+        weight_decay=0.01,
+    )
+    batches = _length_batches(np.arange(len(texts)), texts, CROSS_BATCH, rng)
+    total = len(batches)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 200) * max(0.05, 1 - step / total)
+    )
+    x_scalars = torch.from_numpy(np.ascontiguousarray(scalars, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
+    positives = float(y.sum())
+    pos_weight = torch.tensor([(len(y) - positives) / max(positives, 1.0)])
+    running, started = 0.0, time.perf_counter()
+    for step, batch in enumerate(batches):
+        encoded = tokenizer(
+            [texts[i] for i in batch],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        states = transformer(**encoded).last_hidden_state
+        mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        logits = net(torch.cat([pooled, x_scalars[batch]], dim=1))[:, 0]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y[batch], pos_weight=pos_weight
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running = 0.98 * running + 0.02 * float(loss.detach()) if step else float(loss.detach())
+        if step % 500 == 0 or step == total - 1:
+            log(
+                f"cross-encoder batch {step + 1:,}/{total:,}, loss {running:.4f}, "
+                f"{time.perf_counter() - started:.0f}s"
+            )
+    first, second = net[0], net[2]
+    assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
+    mlp = Mlp(
+        first.weight.detach().numpy().T.copy(),
+        first.bias.detach().numpy().copy(),
+        second.weight.detach().numpy()[0].copy(),
+        float(second.bias.detach()[0]),
+    )
+    layers = {
+        name: parameter.detach().numpy().copy()
+        for name, parameter in transformer.named_parameters()
+        if name in names
+    }
+    return CrossTier(layers, mlp, CROSS_WEIGHTS[0], max_length), running
+
+
+def cross_scores(
+    tier: CrossTier,
+    embedder: Embedder,
+    texts: Sequence[str],
+    scalars: np.ndarray,
+    batch: int = 128,
+) -> np.ndarray:
+    """The cross-encoder's probability for every pair, computed as the router computes it."""
+    out = np.zeros(len(texts))
+    for group in _length_batches(np.arange(len(texts)), texts, batch, None):
+        _, pooled = embedder.encode_with_top(
+            tier.key, tier.layers, [texts[i] for i in group], max_length=tier.max_length
+        )
+        out[group] = tier.mlp.probabilities(np.concatenate([pooled, scalars[group]], axis=1))
+    return out
 
 
 def subset(data: PairData, keep_queries: np.ndarray) -> PairData:
@@ -516,6 +684,7 @@ def train_router(
     weight_decay: float = 1e-2,
     seed: int = 0,
     cache: Path | None = None,
+    cross_encoder: bool = False,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``."""
@@ -562,7 +731,50 @@ def train_router(
         f"full {full_losses[-1]:.4f}"
     )
     head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, 0.5, PAIR_TEMPLATE, {})
-    head, rates, band_summary = choose_band(head, calibration, log)
+    cross_info: dict[str, Any] = {}
+    if cross_encoder:
+        store = LiveEdits.of(cases)
+        texts = pair_texts(data, store)
+        rng = np.random.default_rng(seed)
+        chosen = ~aside & (rng.random(len(aside)) < CROSS_SHARE)
+        trained = np.flatnonzero(chosen[data.pair_query])
+        log(f"fine-tuning the cross-encoder on {len(trained):,} pairs")
+        tier, cross_loss = fit_cross_tier(
+            embedder,
+            [texts[i] for i in trained],
+            data.features[trained, -SCALARS:],
+            data.labels[trained],
+            seed=seed,
+            log=log,
+        )
+        held = np.flatnonzero(aside[data.pair_query])
+        started = time.perf_counter()
+        cross = cross_scores(
+            tier, embedder, [texts[i] for i in held], data.features[held, -SCALARS:]
+        )
+        log(f"scored {len(held):,} calibration pairs in {time.perf_counter() - started:.0f}s")
+        weights = {}
+        for weight in CROSS_WEIGHTS:
+            weighted = replace(head, cross=replace(tier, weight=weight) if weight else None)
+            weights[weight] = choose_band(weighted, calibration, log, cross)
+            log(
+                f"cross-encoder weight {weight}: worst goal metric {weights[weight][2]['worst_goal_metric']:.4f}"
+            )
+        best = max(weights, key=lambda w: weights[w][2]["worst_goal_metric"])
+        head, rates, band_summary = weights[best]
+        cross_info = {
+            "fine_tuned": sorted({".".join(n.split(".")[:3]) for n in tier.layers}),
+            "pairs": len(trained),
+            "epochs": 1,
+            "learning_rate": CROSS_LR,
+            "final_loss": cross_loss,
+            "weight": best,
+            "worst_goal_metric_by_weight": {
+                str(w): result[2]["worst_goal_metric"] for w, result in weights.items()
+            },
+        }
+    else:
+        head, rates, band_summary = choose_band(head, calibration, log)
     log(
         f"threshold {head.threshold:.2f} on {len(calibration.queries):,} calibration queries: {rates}"
     )
@@ -590,6 +802,7 @@ def train_router(
         "weight_decay": weight_decay,
         "seed": seed,
         "final_loss": {"fast": fast_losses[-1], "full": full_losses[-1]},
+        "cross_encoder": cross_info,
         "calibration_queries": len(calibration.queries),
         "calibration_rates_at_threshold": rates,
         "band_choice": band_summary,

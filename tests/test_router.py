@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,15 @@ from conftest import shared_data
 
 from memedit import EditStore
 from memedit.embedder import Embedder
-from memedit.errors import StoreError
+from memedit.errors import EmbedderError, StoreError
 from memedit.evaluation import evaluate_routing, valid_cases
 from memedit.formats import read_cases
 from memedit.router import (
     CosineScopeClassifier,
+    CrossTier,
     FastLearntScopeClassifier,
     LearntScopeClassifier,
+    Mlp,
     RouterHead,
     classifier_from_config,
     name_evidence,
@@ -102,7 +105,25 @@ def test_other_embedders_get_the_cosine_router(tmp_path: Path, embedder: Embedde
         classifier_from_config({"kind": "oracle"})
 
 
-def test_head_round_trip(tmp_path: Path) -> None:
+def _cross_tier(embedder: Embedder, weight: float = 0.4) -> CrossTier:
+    """A cross-encoder tier: the embedder's top two layers, perturbed, and a random MLP."""
+    rng = np.random.default_rng(3)
+    transformer = embedder.model[0].auto_model
+    layers = {
+        name: value.detach().numpy() + rng.normal(0, 0.02, value.shape).astype(np.float32)
+        for name, value in transformer.named_parameters()
+        if name.startswith(("encoder.layer.4.", "encoder.layer.5."))
+    }
+    mlp = Mlp(
+        rng.standard_normal((384 + 4, 8)).astype(np.float32) * 0.1,
+        np.zeros(8, np.float32),
+        rng.standard_normal(8).astype(np.float32),
+        0.0,
+    )
+    return CrossTier(layers, mlp, weight)
+
+
+def test_head_round_trip(tmp_path: Path, embedder: Embedder) -> None:
     head = shipped_head()
     assert head is not None
     head.save(tmp_path)
@@ -116,6 +137,20 @@ def test_head_round_trip(tmp_path: Path) -> None:
         again.full.w1.shape[0] == again.fast.w1.shape[0] + 384
     )  # the full tier adds the pair embedding
     assert (again.threshold, again.band, again.info) == (head.threshold, head.band, head.info)
+    assert head.cross is None and again.cross is None  # the shipped head has no cross-encoder
+
+    crossed = replace(head, cross=_cross_tier(embedder))
+    crossed.save(tmp_path / "crossed")
+    back = RouterHead.load(tmp_path / "crossed")
+    assert back.cross is not None and crossed.cross is not None
+    assert back.cross.weight == crossed.cross.weight
+    assert sorted(back.cross.layers) == sorted(crossed.cross.layers)
+    for name, value in crossed.cross.layers.items():  # stored as float16
+        assert np.allclose(back.cross.layers[name], value, atol=2e-3)
+    features = rng.standard_normal((3, back.cross.mlp.w1.shape[0])).astype(np.float32)
+    assert np.allclose(
+        back.cross.mlp.probabilities(features), crossed.cross.mlp.probabilities(features), atol=1e-2
+    )
 
     meta = json.loads((tmp_path / "router_head.json").read_text())
     meta["scalars"] = ["similarity", "subject_evidence", "is_nearest"]  # an older head
@@ -227,6 +262,17 @@ class CountingEncoder:
         self.calls += 1
         return self.inner.encode(texts)
 
+    def encode_with_top(
+        self,
+        key: str,
+        weights: Mapping[str, np.ndarray],
+        texts: Sequence[str],
+        *,
+        max_length: int = 128,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        return self.inner.encode_with_top(key, weights, texts, max_length=max_length)
+
 
 def test_learnt_fast_never_takes_the_second_look(store: EditStore, embedder: Embedder) -> None:
     store.add("Toko Yasuda plays the guitar.")
@@ -271,3 +317,71 @@ def test_hand_written_questions_route_to_their_edit_and_leave_the_rest() -> None
     assert learnt["locality"]["relation_specificity"] >= (
         cosine["locality"]["relation_specificity"] + 0.3
     ), (learnt, cosine)
+
+
+def test_second_look_reads_the_pair_once_for_both_tiers(embedder: Embedder) -> None:
+    """encode_with_top gives the encoder's own embedding (as encode does) and the
+    cross-encoder's reading, as a full copy of the transformer with the fine-tuned layers
+    would, from one pass; a head without a cross-encoder takes the plain pair embedding."""
+    import copy
+
+    import torch
+
+    head = shipped_head()
+    assert head is not None
+    head = replace(head, cross=_cross_tier(embedder))
+    assert head.cross is not None
+    texts = [
+        "Where was Mozart born? [SEP] Wolfgang Amadeus Mozart was born in",
+        "Who makes iPhones these days, now that the company has grown? [SEP] The iPhone is made by",
+    ]
+    own, crossed = embedder.encode_with_top(head.cross.key, head.cross.layers, texts)
+    assert np.allclose(own, embedder.encode(texts), atol=1e-5)
+    reference = copy.deepcopy(embedder.model[0].auto_model).eval()
+    parameters = dict(reference.named_parameters())
+    with torch.no_grad():
+        for name, value in head.cross.layers.items():
+            parameters[name].copy_(torch.from_numpy(value))
+    batch = embedder.model.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = reference(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = ((states * mask).sum(1) / mask.sum(1)).numpy()
+    assert np.allclose(crossed, expected, atol=1e-4)
+    assert not np.allclose(crossed, own, atol=1e-2)  # the fine-tuned layers read differently
+
+    features = np.zeros((2, head.fast.w1.shape[0]), np.float32)
+    with_cross = head.second_look(embedder, texts, features)
+    without = replace(head, cross=None).second_look(embedder, texts, features)
+    full = head.full.probabilities(np.concatenate([own, features], axis=1))
+    assert np.allclose(without, full, atol=1e-5)
+    cross = head.cross.mlp.probabilities(np.concatenate([crossed, features[:, -4:]], axis=1))
+    assert np.allclose(
+        with_cross, head.cross.weight * cross + (1 - head.cross.weight) * full, atol=1e-5
+    )
+
+    with pytest.raises(EmbedderError, match=r"outside encoder\.layer"):
+        embedder.encode_with_top(
+            "bad", {"pooler.dense.weight": np.zeros((384, 384), np.float32)}, texts
+        )
+    wrong = {name: value[:2] for name, value in head.cross.layers.items()}
+    with pytest.raises(EmbedderError, match="another model"):
+        embedder.encode_with_top("wrong-shape", wrong, texts)
+
+
+def test_a_cross_encoder_head_still_reads_each_pair_in_one_encoder_call(
+    store: EditStore, embedder: Embedder
+) -> None:
+    store.add("Toko Yasuda plays the guitar.")
+    store.add("John Lennon plays the bass guitar.")
+    query = "Toko Yasuda is incredible at"
+    vectors = embedder.encode([query])
+    candidates = store.backend.search(vectors, 5)
+    head = shipped_head()
+    assert head is not None
+    plain = LearntScopeClassifier(head=head)
+    crossed = LearntScopeClassifier(head=replace(head, cross=_cross_tier(embedder, weight=1.0)))
+    counting = CountingEncoder(embedder)
+    with_cross = crossed.scores([query], vectors, candidates, counting)
+    assert counting.calls == 1  # both readings of the unsure pairs come from one pass
+    assert with_cross != plain.scores([query], vectors, candidates, embedder)

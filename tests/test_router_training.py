@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from memedit.edits import EditDraft
 from memedit.evaluation import RoutingQuery
 from memedit.formats import EditCase
 from memedit.question_forms import CLOZE_WRAPPERS
-from memedit.router import SCALARS, Mlp, RouterHead
+from memedit.router import SCALARS, CrossTier, Mlp, RouterHead
 from memedit.router_training import (
     BAND,
     BAND_TOLERANCE,
@@ -116,6 +118,28 @@ def test_choose_band_keeps_the_second_look_where_only_the_pair_tells() -> None:
     assert summary["fast_only_rates"]["generality"] < 0.9 or (
         summary["fast_only_rates"]["neighborhood"] < 0.9
     )
+
+
+def test_choose_band_weighs_the_cross_encoder_into_the_second_look() -> None:
+    """Where neither the fast tier nor the frozen pair embedding tells, but the
+    cross-encoder does, the second look gets it right through the cross-encoder's share."""
+    labels = np.arange(400) % 2
+    rng = np.random.default_rng(0)
+    data = _pairs(rng.normal(0.0, 0.3, 400), np.zeros(400), labels)
+    cross = np.where(labels == 1, 0.97, 0.03)
+    tier = CrossTier({}, _column_mlp(DIM + SCALARS, 0, 1.0), 0.5)
+    _, plain, _ = choose_band(_head(data.features.shape[1]), data)
+    assert min(plain["generality"], plain["neighborhood"]) < 0.9
+    for weight in (0.3, 0.7):
+        head = replace(_head(data.features.shape[1]), cross=replace(tier, weight=weight))
+        chosen, rates, summary = choose_band(head, data, cross=cross)
+        assert summary["second_look_share"] >= 0.95
+        assert min(rates["generality"], rates["neighborhood"]) >= 1.0 - BAND_TOLERANCE
+        # the full tier says 0.5 for every pair: the scores are weight * cross + (1 - weight) / 2
+        low, high = weight * 0.03 + (1 - weight) / 2, weight * 0.97 + (1 - weight) / 2
+        assert low < chosen.threshold <= high
+    with pytest.raises(ValueError, match="needs its scores"):
+        choose_band(replace(_head(data.features.shape[1]), cross=tier), data)
 
 
 @pytest.mark.parametrize(
