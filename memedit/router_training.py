@@ -317,6 +317,20 @@ def refresh_scalars(data: PairData, store: LiveEdits) -> None:
         )
 
 
+def _mlp_of(net: Any) -> Mlp:
+    """The shipped form of a trained ``Linear -> ReLU -> Linear(1)`` torch network."""
+    import torch
+
+    first, second = net[0], net[2]
+    assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
+    return Mlp(
+        first.weight.detach().numpy().T.copy(),
+        first.bias.detach().numpy().copy(),
+        second.weight.detach().numpy()[0].copy(),
+        float(second.bias.detach()[0]),
+    )
+
+
 def fit_mlp(
     features: np.ndarray,
     labels: np.ndarray,
@@ -354,14 +368,7 @@ def fit_mlp(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         losses.append(total / len(y))
-    first, second = net[0], net[2]
-    assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
-    mlp = Mlp(
-        first.weight.detach().numpy().T.copy(),
-        first.bias.detach().numpy().copy(),
-        second.weight.detach().numpy()[0].copy(),
-        float(second.bias.detach()[0]),
-    )
+    mlp = _mlp_of(net)
     return mlp, losses
 
 
@@ -550,14 +557,7 @@ def fit_cross_tier(
                 f"cross-encoder batch {step + 1:,}/{total:,}, loss {running:.4f}, "
                 f"{time.perf_counter() - started:.0f}s"
             )
-    first, second = net[0], net[2]
-    assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
-    mlp = Mlp(
-        first.weight.detach().numpy().T.copy(),
-        first.bias.detach().numpy().copy(),
-        second.weight.detach().numpy()[0].copy(),
-        float(second.bias.detach()[0]),
-    )
+    mlp = _mlp_of(net)
     layers = {
         name: parameter.detach().numpy().copy()
         for name, parameter in transformer.named_parameters()

@@ -30,6 +30,7 @@ from memedit.router import (
     subject_evidence,
 )
 from memedit.router_training import heldout_subject
+from memedit.stores.base import SearchHit
 
 
 @pytest.mark.parametrize(
@@ -274,12 +275,19 @@ class CountingEncoder:
         return self.inner.encode_with_top(key, weights, texts, max_length=max_length)
 
 
-def test_learnt_fast_never_takes_the_second_look(store: EditStore, embedder: Embedder) -> None:
+def _paraphrase_and_neighbour(
+    store: EditStore, embedder: Embedder
+) -> tuple[str, np.ndarray, list[list[SearchHit]]]:
+    """A query whose own edit and a same-relation neighbour are both candidates, unsure ones."""
     store.add("Toko Yasuda plays the guitar.")
     store.add("John Lennon plays the bass guitar.")
     query = "Toko Yasuda is incredible at"
     vectors = embedder.encode([query])
-    candidates = store.backend.search(vectors, 5)
+    return query, vectors, store.backend.search(vectors, 5)
+
+
+def test_learnt_fast_never_takes_the_second_look(store: EditStore, embedder: Embedder) -> None:
+    query, vectors, candidates = _paraphrase_and_neighbour(store, embedder)
     learnt = LearntScopeClassifier()
     fast = classifier_from_config({"kind": "learnt-fast"})
     assert isinstance(fast, FastLearntScopeClassifier)
@@ -372,11 +380,7 @@ def test_second_look_reads_the_pair_once_for_both_tiers(embedder: Embedder) -> N
 def test_a_cross_encoder_head_still_reads_each_pair_in_one_encoder_call(
     store: EditStore, embedder: Embedder
 ) -> None:
-    store.add("Toko Yasuda plays the guitar.")
-    store.add("John Lennon plays the bass guitar.")
-    query = "Toko Yasuda is incredible at"
-    vectors = embedder.encode([query])
-    candidates = store.backend.search(vectors, 5)
+    query, vectors, candidates = _paraphrase_and_neighbour(store, embedder)
     head = shipped_head()
     assert head is not None
     plain = LearntScopeClassifier(head=head)
