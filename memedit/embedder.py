@@ -133,7 +133,8 @@ class Embedder:
         """Two readings of ``texts`` in one pass: this model's own embedding (as
         :meth:`encode` gives it) and the mean-pooled token states of a variant whose top
         layers are replaced by ``weights`` (the router's cross-encoder). The layers below
-        the first replaced one run once for both. The variant is built once per ``key``."""
+        the first replaced one run once for both; texts are cut at ``max_length`` tokens for
+        both (encode() cuts at the model's own limit). The variant is built once per ``key``."""
         import torch
 
         if not texts:
