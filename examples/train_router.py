@@ -16,7 +16,8 @@ need no new embeddings).
 
 With --cross-encoder, the second look also gets a cross-encoder (MiniLM's top two
 layers fine-tuned on half the fitting pairs for one epoch, 20 more minutes), averaged
-with the full tier at a weight chosen on the held-aside edits. It is not what ships:
+with the full tier at a weight chosen on the held-aside edits (0 among the choices:
+then the head has none). It is not what ships:
 it raised the held-aside worst-case figure (0.858 -> 0.867) and generality on some
 validation sets, but lowered locality on others and did no better on the clean
 hand-written test set, at 10% more route time (the README has the figures).

@@ -74,11 +74,9 @@ CROSS_BATCH = 32
 CROSS_LR = 4e-5  # the fine-tuned layers
 CROSS_HEAD_LR = 1e-3  # the MLP on top
 CROSS_HIDDEN = 256
-CROSS_WEIGHTS = (
-    0.5,
-    0.3,
-    0.7,
-)  # the cross-encoder's share of the second look, chosen by measurement
+# The cross-encoder's share of the second look, chosen by measurement (0: none, the head ships
+# without it).
+CROSS_WEIGHTS = (0.5, 0.3, 0.7, 0.0)
 WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style template
 PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
 PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
@@ -760,7 +758,7 @@ def train_router(
             log(
                 f"cross-encoder weight {weight}: worst goal metric {weights[weight][2]['worst_goal_metric']:.4f}"
             )
-        best = max(weights, key=lambda w: weights[w][2]["worst_goal_metric"])
+        best = max(weights, key=lambda w: weights[w][2]["worst_goal_metric"])  # ties: first
         head, rates, band_summary = weights[best]
         cross_info = {
             "fine_tuned": sorted({".".join(n.split(".")[:3]) for n in tier.layers}),
