@@ -23,8 +23,9 @@ runs), once with the learnt router and once with the cosine threshold:
   (neighbourhood); alone and among 10,000 edits. Router development has looked at
   this set (it chose between heads), so it is validation data;
 - ``examples/data/natural_questions_test.jsonl``: 60 more, on other subjects, written
-  the same way later and by another hand, and only ever measured, never used to
-  choose anything: the clean test of how questions people ask route.
+  the same way later and by another hand, to be measured only (no head is tuned on
+  it; it has informed one choice, not to ship the cross-encoder): the clean test of
+  how questions people ask route.
 
 Every set also gets the question forms of its prompts (``--questions`` in the
 CLI; see ``memedit/question_forms.py``): "question" is a question on the edit's
