@@ -417,12 +417,14 @@ class RouterHead:
     ) -> np.ndarray:
         """The second look's probabilities for pairs (``texts``, with their fast ``features``)."""
         if self.cross is None:
-            pairs = encoder.encode(texts)
-            return self.full.probabilities(np.concatenate([pairs, features], axis=1))
-        pairs, crossed = encoder.encode_with_top(
-            self.cross.key, self.cross.layers, texts, max_length=self.cross.max_length
-        )
+            pairs, crossed = encoder.encode(texts), None
+        else:
+            pairs, crossed = encoder.encode_with_top(
+                self.cross.key, self.cross.layers, texts, max_length=self.cross.max_length
+            )
         full = self.full.probabilities(np.concatenate([pairs, features], axis=1))
+        if self.cross is None or crossed is None:
+            return full
         cross = self.cross.mlp.probabilities(
             np.concatenate([crossed, features[:, -SCALARS:]], axis=1)
         )

@@ -688,9 +688,10 @@ def train_router(
     threshold on the other 15%, and save it to ``output``."""
     cases = training_cases(data_root)
     log(f"{len(cases):,} training edits from {', '.join(r for r, _ in TRAIN_SOURCES)}")
+    store = LiveEdits.of(cases)
     if cache is not None and cache.is_file():
         data = load_pairs(cache, embedder.dimension)
-        refresh_scalars(data, LiveEdits.of(cases))  # build_pairs computes them itself
+        refresh_scalars(data, store)  # build_pairs computes them itself
         log(f"pairs read from {cache}")
     else:
         queries = augmented(routing_queries(cases), prefix_sentences(data_root), seed)
@@ -731,7 +732,6 @@ def train_router(
     head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, 0.5, PAIR_TEMPLATE, {})
     cross_info: dict[str, Any] = {}
     if cross_encoder:
-        store = LiveEdits.of(cases)
         texts = pair_texts(data, store)
         rng = np.random.default_rng(seed)
         chosen = ~aside & (rng.random(len(aside)) < CROSS_SHARE)
