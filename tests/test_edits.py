@@ -56,6 +56,8 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "HBO",
         ),
         ("George Orwell wrote Animal Farm.", "George Orwell", "George Orwell wrote", "Animal Farm"),
+        ("Rome fell to the Visigoths.", "Rome", "Rome fell to the", "Visigoths"),
+        ("Pluto became a dwarf planet.", "Pluto", "Pluto became a", "dwarf planet"),
         (
             "Usain Bolt also won the Tour de France.",
             "Usain Bolt",
