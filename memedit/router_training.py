@@ -18,6 +18,11 @@ second-look band (and the cross-encoder's weight) are then chosen on the trainin
 edits kept aside, to maximise the worst of reliability, generality and every
 locality kind.
 
+On request, edits made from Wikidata triples (:mod:`memedit.triple_cases`: 23
+relations, ten phrasings each) join the training data as a second group, routed
+against an index of their own edits; their queries are fitted on but, under kinds
+of their own, do not choose the threshold.
+
 A stable 30% of KnowEdit records, chosen by a hash of their subject
 (:func:`heldout_subject`), is never used, so that it can be reported on.
 """
@@ -60,6 +65,7 @@ from memedit.router import (
     scalar_features,
 )
 from memedit.stores.base import SearchHit
+from memedit.triple_cases import triple_cases
 
 PAIR_TEMPLATE = "{query} [SEP] {edit}"
 GATE = 0.3
@@ -89,6 +95,7 @@ TRAIN_SOURCES = (
     ("knowedit/recent_train.json", "knowedit"),
     ("zsre/zsre_mend_train-1k.json", "zsre"),
 )
+TRIPLE_SOURCE = "pitfalls"  # Wikidata triples: more relations, ten phrasings each
 CALIBRATION_SHARE = 0.15  # of the training edits, kept aside to choose the threshold
 GOAL_KINDS = (
     "reliability",
@@ -221,6 +228,18 @@ class LiveEdits:
     def edit(self, position: int) -> Edit:
         return self.edits[self.live[position]]
 
+    @classmethod
+    def joined(cls, parts: Sequence[LiveEdits]) -> LiveEdits:
+        """The stores of several groups of cases, one after another (each group routed alone)."""
+        edits: list[Edit] = []
+        live: list[int] = []
+        owner: list[int] = []
+        for part in parts:
+            owner += [len(live) + o for o in part.owner]
+            live += [len(edits) + i for i in part.live]
+            edits += part.edits
+        return cls(edits, live, owner)
+
 
 @dataclass
 class PairData:
@@ -298,6 +317,33 @@ def build_pairs(
         queries=queries,
         own_rank=own_rank,
         pair_edit=np.array([neighbours[qi, ci] for qi, ci in pair_index], dtype=np.int64),
+    )
+
+
+def joined_pairs(
+    parts: Sequence[PairData], case_counts: Sequence[int], stores: Sequence[LiveEdits]
+) -> PairData:
+    """Pairs of several groups of cases, each built against its own store, renumbered to index
+    the groups' cases, queries and live edits one after another (as :meth:`LiveEdits.joined`)."""
+    queries: list[RoutingQuery] = []
+    pair_query, pair_edit = [], []
+    cases = live = 0
+    for part, count, store in zip(parts, case_counts, stores, strict=True):
+        pair_query.append(part.pair_query + len(queries))
+        pair_edit.append(part.pair_edit + live)
+        queries += [
+            replace(q, case=None if q.case is None else q.case + cases) for q in part.queries
+        ]
+        cases += count
+        live += len(store.live)
+    return PairData(
+        features=np.concatenate([p.features for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        pair_query=np.concatenate(pair_query),
+        pair_rank=np.concatenate([p.pair_rank for p in parts]),
+        queries=queries,
+        own_rank=np.concatenate([p.own_rank for p in parts]),
+        pair_edit=np.concatenate(pair_edit),
     )
 
 
@@ -683,22 +729,46 @@ def train_router(
     seed: int = 0,
     cache: Path | None = None,
     cross_encoder: bool = False,
+    with_triples: bool = False,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``."""
     cases = training_cases(data_root)
     log(f"{len(cases):,} training edits from {', '.join(r for r, _ in TRAIN_SOURCES)}")
-    store = LiveEdits.of(cases)
-    if cache is not None and cache.is_file():
-        data = load_pairs(cache, embedder.dimension)
-        refresh_scalars(data, store)  # build_pairs computes them itself
-        log(f"pairs read from {cache}")
-    else:
-        queries = augmented(routing_queries(cases), prefix_sentences(data_root), seed)
-        queries += question_queries(cases) + shortened_queries(cases, seed)
-        data = build_pairs(cases, embedder, queries=queries, log=log)
-        if cache is not None:
-            save_pairs(data, cache)
+    triples = (
+        triple_cases(
+            data_root / TRIPLE_SOURCE, exclude=(c.draft.subject or "" for c in cases), seed=seed
+        )
+        if with_triples
+        else []
+    )
+    if triples:
+        log(f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/")
+    prefixes = prefix_sentences(data_root)
+    parts, stores = [], []
+    for name, group in (("benchmarks", cases), ("triples", triples)):
+        if not group:
+            continue
+        store = LiveEdits.of(group)
+        path = None if cache is None else cache / f"{name}.npz"
+        if path is not None and path.is_file():
+            part = load_pairs(path, embedder.dimension)
+            refresh_scalars(part, store)  # build_pairs computes them itself
+            log(f"{name}: pairs read from {path}")
+        else:
+            queries = augmented(routing_queries(group), prefixes, seed)
+            queries += question_queries(group) + shortened_queries(group, seed)
+            part = build_pairs(group, embedder, queries=queries, log=log)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_pairs(part, path)
+        if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
+            part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
+        parts.append(part)
+        stores.append(store)
+    data = joined_pairs(parts, [len(group) for group in (cases, triples) if group], stores)
+    store = LiveEdits.joined(stores)
+    cases = cases + triples
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
     aside = np.array(
         [
@@ -790,7 +860,8 @@ def train_router(
         if any(q.kind == kind for q in data.queries)
     }
     info = {
-        "trained_on": [r for r, _ in TRAIN_SOURCES],
+        "trained_on": [r for r, _ in TRAIN_SOURCES]
+        + ([f"{TRIPLE_SOURCE}/ (Wikidata triples)"] if triples else []),
         "knowedit_heldout": f"records whose subject's sha256 first byte / 256 < {HOLDOUT_SHARE} are held out",
         "edits": len(cases),
         "pairs": len(data.labels),

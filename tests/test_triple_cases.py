@@ -1,0 +1,171 @@
+"""Router training cases from Wikidata triples, and pairs built per source group then joined."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memedit.edits import EditDraft, build_edit
+from memedit.evaluation import RoutingQuery, routing_queries
+from memedit.formats import EditCase
+from memedit.router_training import LiveEdits, PairData, joined_pairs
+from memedit.triple_cases import EDIT_SHARE, read_triples, triple_cases
+
+RELATIONS = {
+    "P22": ("The father of {} is", "Who is the father of {}?", "father"),
+    "P25": ("The mother of {} is", "Who is the mother of {}?", "mother"),
+    "P69": ("{} was educated at", "Where did {} study at?", "educated at"),
+    "P136": ("The genre of {} is", "What is the genre of {}?", "genre"),
+    "P170": ("The creater of {} is", "Who is the creater of {}?", "creator"),
+}
+PARAPHRASES = {
+    "P22": ["{}'s dad is", "The biological father of {} is", "{} was fathered by"],
+    "P25": ["{}'s mum is", "The biological mother of {} is"],
+    "P69": ["{} completed his(her) education at", "{} is an alumnus of", "{} studied at"],
+    "P136": ["One can identify the genre of {} as", "{} belongs to the genre of"],
+    "P170": ["{} was created by", "The creative mind behind {} is"],
+}
+
+
+def _triple(relation: str, subject: str, new: str | None = None) -> dict:
+    prompt, query, label = RELATIONS[relation]
+    triple = {
+        "relation": {"id": relation, "prompt": prompt, "query": query, "label": label},
+        "subject": {"id": "Q" + subject, "label": subject},
+        "object": {"id": "Q0", "label": "Someone"},
+    }
+    if new:
+        triple["new_object"] = {"id": "Q1", "label": new}
+    return triple
+
+
+@pytest.fixture
+def pitfalls(tmp_path: Path) -> Path:
+    people = [f"Person {chr(65 + i)}{chr(65 + j)}" for i in range(6) for j in range(6)]
+    works = [f"Work {chr(65 + i)}{chr(65 + j)}" for i in range(4) for j in range(5)]
+    easy = [{"edit": _triple("P22", p, f"Father of {p}")} for p in people]
+    easy += [{"edit": _triple("P136", w, "opera")} for w in works]
+    # people with a second known relation, works with a creator; records with several triples
+    composite = [
+        {"triples": [_triple("P69", p), _triple("P25", p)], "edits": [_triple("P69", p, "Yale")]}
+        for p in people[::2]
+    ]
+    composite += [{"triples": [_triple("P170", w)], "edits": []} for w in works[::2]]
+    files = {
+        "easy.json": easy,
+        "hard.json": [],
+        "reverse_edit.json": [],
+        "composite_edit.json": composite,
+        "coverage_edit.json": [],
+        "round_prompts.json": {k: PARAPHRASES[k] for k in ("P69", "P136", "P170")},
+        "conflict_prompts.json": {k: PARAPHRASES[k] for k in ("P22", "P25")},
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(json.dumps(content), encoding="utf-8")
+    return tmp_path
+
+
+def test_read_triples_takes_every_relation_with_its_phrasings(pitfalls: Path) -> None:
+    relations, triples = read_triples(pitfalls)
+    assert set(relations) == set(RELATIONS)
+    assert relations["P69"].paraphrases[0] == "{} completed their education at"
+    assert relations["P22"].query == "Who is the father of {}?"
+    assert ("Person AA", "P22", "Father of Person AA") in {
+        (t.subject, t.relation, t.new_object) for t in triples
+    }
+    assert ("Person AA", "P25", None) in {(t.subject, t.relation, t.new_object) for t in triples}
+
+
+def test_triple_cases_ask_each_edit_in_and_out_of_scope(pitfalls: Path) -> None:
+    relations, _ = read_triples(pitfalls)
+    cases = triple_cases(pitfalls, seed=1, exclude=["Person AB"])
+    assert cases == triple_cases(pitfalls, seed=1, exclude=["Person AB"])  # reproducible
+    subjects = {c.draft.subject for c in cases}
+    assert "Person AB" not in subjects
+    edited: dict[str, set[str]] = {}
+    for case in cases:
+        draft = case.draft
+        assert draft.subject and draft.relation
+        edited.setdefault(draft.subject, set()).add(draft.relation)
+        relation = relations[draft.relation]
+        assert draft.prompt == relation.prompt.replace("{}", draft.subject)
+        build_edit(draft)  # a valid edit
+        # paraphrases and the question: this relation, this subject, never the prompt itself
+        assert case.paraphrases[-1] == relation.query.replace("{}", draft.subject)
+        for text in case.paraphrases[:-1]:
+            assert text in {p.replace("{}", draft.subject) for p in relation.paraphrases}
+        kinds = {kind for kind, _ in case.locality}
+        assert kinds <= {"relation_specificity", "neighborhood"}
+        for kind, text in case.locality:
+            if kind == "relation_specificity":  # the same subject asked another relation
+                assert draft.subject in text
+                assert text not in {p.replace("{}", draft.subject) for p in relation.phrasings()}
+            else:  # the same relation asked about a subject without an edit
+                assert draft.subject not in text
+                assert any(
+                    text.startswith(p.split("{}")[0]) and text.endswith(p.split("{}")[1])
+                    for p in relation.phrasings()
+                )
+    # a share of the 55 subjects get edits; the others are left for neighbourhood questions
+    assert len(edited) == int(55 * EDIT_SHARE)
+    asked = [t for c in cases for k, t in c.locality if k == "neighborhood"]
+    assert asked and not any(s in t for t in asked for s in edited)
+    for subject, kinds in edited.items():  # people: father, mother, school; works: genre, maker
+        assert kinds <= (
+            {"P22", "P25", "P69"} if subject.startswith("Person") else {"P136", "P170"}
+        )
+    # a subject never gets a negative on a relation that it has an edit on
+    for case in cases:
+        for kind, text in case.locality:
+            if kind == "relation_specificity":
+                for relation in edited[case.draft.subject]:
+                    phrasings = relations[relation].phrasings()
+                    assert text not in {p.replace("{}", case.draft.subject) for p in phrasings}
+    assert len(triple_cases(pitfalls, seed=1, limit=5)) == 5
+
+
+def _group(n_cases: int, prefix: str) -> tuple[list[EditCase], LiveEdits, PairData]:
+    cases = [
+        EditCase(EditDraft(subject=f"{prefix}{i}", prompt=f"{prefix}{i} lives in", target="Rome"))
+        for i in range(n_cases)
+    ]
+    store = LiveEdits.of(cases)
+    queries = [*routing_queries(cases), RoutingQuery("unrelated", None, "unrelated")]
+    pair_query = np.arange(len(queries))
+    return (
+        cases,
+        store,
+        PairData(
+            features=np.zeros((len(queries), 5), np.float32),
+            labels=np.array([q.case is not None for q in queries], np.float32),
+            pair_query=pair_query,
+            pair_rank=np.zeros(len(queries), int),
+            queries=queries,
+            own_rank=np.zeros(len(queries), int),
+            pair_edit=np.array([q.case if q.case is not None else 0 for q in queries]),
+        ),
+    )
+
+
+def test_joined_pairs_renumber_queries_cases_and_edits() -> None:
+    cases_a, store_a, pairs_a = _group(3, "Alpha ")
+    cases_b, store_b, pairs_b = _group(2, "Beta ")
+    data = joined_pairs([pairs_a, pairs_b], [len(cases_a), len(cases_b)], [store_a, store_b])
+    store = LiveEdits.joined([store_a, store_b])
+    cases = cases_a + cases_b
+    assert len(data.queries) == len(pairs_a.queries) + len(pairs_b.queries)
+    assert len(store.live) == 5
+    for n in range(len(data.labels)):
+        query = data.queries[data.pair_query[n]]
+        if data.labels[n]:  # an own-edit pair still names its query's own case
+            assert query.case is not None
+            assert store.edit(int(data.pair_edit[n])) == store.edits[query.case]
+            assert store.live[store.owner[query.case]] == query.case
+            assert query.text == cases[query.case].draft.prompt
+    # group B's negative pair points at group B's first edit, after group A's three
+    assert data.queries[data.pair_query[-1]].case is None
+    assert store.edit(int(data.pair_edit[-1])).subject == "Beta 0"
+    assert data.pair_query[-1] == len(data.queries) - 1
