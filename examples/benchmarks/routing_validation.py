@@ -16,6 +16,11 @@ runs), once with the learnt router and once with the cosine threshold:
 - CounterFact val at 1,000 edits with every rephrase and neighbourhood prompt inside
   a completion-style template (``HELDOUT_WRAPPERS``: none of them is among the
   templates training wraps prompts in), as raw ``/v1/completions`` prompts arrive;
+- edits made from the Wikidata triples in ``pitfalls/`` (``memedit.triple_cases``: 23
+  relations, most of them in none of the benchmarks above, each asked in ten phrasings),
+  the subjects that router training would keep aside (``calibration_subject``): relation
+  specificity beyond the benchmarks' relations. The shipped head never trained on them
+  (``train_router.py --triples`` would, then only these subjects are unseen);
 - ``examples/data/natural_questions.jsonl``: 60 hand-written edits (half free
   text) with questions people might ask, written apart from the question-form
   templates: 3 on the edited fact (generality), 2 on another relation of the
@@ -24,7 +29,8 @@ runs), once with the learnt router and once with the cosine threshold:
   this set (it chose between heads), so it is validation data;
 - ``examples/data/natural_questions_test.jsonl``: 60 more, on other subjects, written
   the same way later and by another hand, to be measured only (no head is tuned on
-  it; it has informed one choice, not to ship the cross-encoder): the clean test of
+  it; it has informed two things, not to ship the cross-encoder and one word of the
+  free-text parser's verb list): the clean test of
   how questions people ask route.
 
 Every set also gets the question forms of its prompts (``--questions`` in the
@@ -58,7 +64,8 @@ from benchlib import REPO_ROOT, environment, log, render_table, write_results
 
 from memedit.evaluation import evaluate_routing
 from memedit.formats import EditCase, read_cases
-from memedit.router_training import heldout_subject
+from memedit.router_training import calibration_subject, heldout_subject
+from memedit.triple_cases import triple_cases
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 NATURAL = REPO_ROOT / "examples" / "data" / "natural_questions.jsonl"
@@ -97,6 +104,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
             ("KnowEdit recent held out", "recent_train.json"),
         )
     ]
+    triples = [c for c in triple_cases(data / "pitfalls") if calibration_subject(c.draft.subject)]
     return [
         *[("counterfact val", val, n, []) for n in (10, 100, 1000, len(val))],
         ("counterfact val + train distractors", val, 10_000, train),
@@ -108,6 +116,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
             [],
         ),
         ("counterfact val, prompts in held-out templates", wrapped(val), 1000, []),
+        ("Wikidata triples, held-aside subjects", triples, len(triples), []),
         ("hand-written questions", natural, len(natural), []),
         ("hand-written questions + train distractors", natural, 10_000, train),
         ("hand-written test questions", natural_test, len(natural_test), []),
