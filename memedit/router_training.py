@@ -192,7 +192,8 @@ def shortened_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQ
     out = []
     for i, case in enumerate(cases):
         subject = case.draft.subject
-        short = short_name(subject) if subject else None
+        # as shortened_queries shortens: names without digits
+        short = short_name(subject) if subject and not any(c.isdigit() for c in subject) else None
         person = relation_of(own_prompt(case), subject) in PERSON_RELATIONS
         if not subject or not short or not person or any(c.isdigit() for c in subject):
             continue
@@ -345,6 +346,23 @@ def joined_pairs(
         own_rank=np.concatenate([p.own_rank for p in parts]),
         pair_edit=np.concatenate(pair_edit),
     )
+
+
+def cached_for(data: PairData, cases: Sequence[EditCase]) -> bool:
+    """Whether cached pairs were built from these cases: each case's own prompt is in its
+    reliability queries (wrapped, prefixed, or with the name shortened, maybe)."""
+
+    def holds(query: RoutingQuery) -> bool:
+        if query.case is None or query.case >= len(cases):
+            return False
+        prompt, subject = own_prompt(cases[query.case]), cases[query.case].draft.subject
+        # as shortened_queries shortens: names without digits
+        short = short_name(subject) if subject and not any(c.isdigit() for c in subject) else None
+        return prompt in query.text or (
+            short is not None and prompt.replace(subject or "", short) in query.text
+        )
+
+    return all(holds(q) for q in data.queries if q.kind == "reliability")
 
 
 def refresh_scalars(data: PairData, store: LiveEdits) -> None:
@@ -753,6 +771,8 @@ def train_router(
         path = None if cache is None else cache / f"{name}.npz"
         if path is not None and path.is_file():
             part = load_pairs(path, embedder.dimension)
+            if not cached_for(part, group):
+                raise ValueError(f"{path} holds pairs of other training edits; delete it.")
             refresh_scalars(part, store)  # build_pairs computes them itself
             log(f"{name}: pairs read from {path}")
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from memedit.edits import EditDraft, build_edit
 from memedit.evaluation import RoutingQuery, routing_queries
 from memedit.formats import EditCase
-from memedit.router_training import LiveEdits, PairData, joined_pairs
+from memedit.router_training import LiveEdits, PairData, cached_for, joined_pairs
 from memedit.triple_cases import EDIT_SHARE, read_triples, triple_cases
 
 RELATIONS = {
@@ -169,3 +170,20 @@ def test_joined_pairs_renumber_queries_cases_and_edits() -> None:
     assert data.queries[data.pair_query[-1]].case is None
     assert store.edit(int(data.pair_edit[-1])).subject == "Beta 0"
     assert data.pair_query[-1] == len(data.queries) - 1
+
+
+def test_cached_pairs_are_checked_against_the_cases_they_were_built_from() -> None:
+    cases_a, _, pairs_a = _group(3, "Alpha ")
+    cases_b, _, _ = _group(3, "Beta ")
+    assert cached_for(pairs_a, cases_a)
+    assert not cached_for(pairs_a, cases_b)  # other edits: the cache is stale
+    assert not cached_for(pairs_a, cases_a[:2])  # fewer edits than the cache names
+    # a disguised or name-shortened reliability query still counts as its case's
+    person = [
+        EditCase(
+            EditDraft(subject="Ada Lovelace", prompt="Ada Lovelace was born in", target="Paris")
+        )
+    ]
+    for text in ("Question: Ada Lovelace was born in\nAnswer:", "Lovelace was born in"):
+        query = RoutingQuery(text, 0, "reliability")
+        assert cached_for(replace(pairs_a, queries=[query]), person)
