@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from memedit.errors import EmbedderError
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_EMBEDDER, "all-MiniLM-L6-v2"}
 _KNOWN_DIMENSIONS = {DEFAULT_EMBEDDER: 384}
+
+READING_PRECISIONS = ("auto", "float32", "bfloat16")
 
 _cache: dict[tuple[str, str], Embedder] = {}
 _cache_lock = threading.Lock()
@@ -54,15 +57,27 @@ class Embedder:
     """
 
     def __init__(
-        self, model_id: str = DEFAULT_EMBEDDER, *, device: str = "cpu", batch_size: int = 64
+        self,
+        model_id: str = DEFAULT_EMBEDDER,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        reading_precision: str = "auto",
     ) -> None:
+        if reading_precision not in READING_PRECISIONS:
+            raise EmbedderError(
+                f"Unknown reading precision {reading_precision!r}; "
+                f"use one of {', '.join(READING_PRECISIONS)}."
+            )
         self.id = canonical_id(model_id)
         self.device = device
         self.batch_size = batch_size
         self.normalize = True
+        self.reading_precision = reading_precision
         self._model: Any = None
         self._lock = threading.Lock()
         self._tops: dict[str, tuple[int, Any]] = {}
+        self._lower: dict[tuple[int, str], Any] = {}
 
     @property
     def model(self) -> Any:
@@ -154,16 +169,7 @@ class Embedder:
                 return_tensors="pt",
             ).to(transformer.device)
             with torch.inference_mode():
-                from transformers.masking_utils import create_bidirectional_mask
-
-                hidden = transformer.embeddings(
-                    input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
-                )
-                mask = create_bidirectional_mask(
-                    config=transformer.config,
-                    inputs_embeds=hidden,
-                    attention_mask=batch["attention_mask"],
-                )
+                hidden, mask = _embedded(transformer.embeddings, transformer.config, batch)
                 layers = transformer.encoder.layer
                 for layer in layers[:split]:
                     hidden = _layer_out(layer(hidden, attention_mask=mask))
@@ -180,6 +186,92 @@ class Embedder:
             np.ascontiguousarray(pooled_own.float().cpu().numpy(), dtype=np.float32),
             np.ascontiguousarray(pooled_varied.float().cpu().numpy(), dtype=np.float32),
         )
+
+    def encode_layers(
+        self,
+        texts: Sequence[str],
+        layers: int,
+        *,
+        max_length: int = 128,
+        precision: str | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """A cheaper reading than :meth:`encode`: the token states after the first ``layers``
+        transformer layers, mean-pooled and unit length (the router's second look, which is
+        trained on it). Texts are cut at ``max_length`` tokens and batched by length.
+
+        ``precision`` (default: this embedder's ``reading_precision``): "auto" runs those
+        layers in bfloat16 where the device computes it natively (CPUs with AVX512-BF16 or
+        AMX, recent GPUs), about half the time of float32 for a short text, with cosine
+        0.9999 to the float32 reading; "float32" or "bfloat16" force one. :meth:`encode`
+        always runs in float32: stored vectors are the same on every machine."""
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        transformer = self._bert()
+        depth = len(transformer.encoder.layer)
+        if not 1 <= layers <= depth:
+            raise EmbedderError(
+                f"Embedder {self.id!r} has {depth} layers; a reading of {layers} is not possible. "
+                "Retrain the router head for this embedder."
+            )
+        dtype = self._reading_dtype(precision or self.reading_precision)
+        tokenizer = self.model.tokenizer
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(order), self.batch_size)
+        with self._lock:  # one forward pass at a time, as in encode()
+            lower = self._lower_layers(transformer, layers, dtype)
+            for start in _progress(starts, progress, "Reading"):
+                chosen = order[start : start + self.batch_size]
+                batch = tokenizer(
+                    [texts[i] for i in chosen],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                ).to(transformer.device)
+                with torch.inference_mode():
+                    hidden, mask = _embedded(lower["embeddings"], transformer.config, batch)
+                    for layer in lower["layers"]:
+                        hidden = _layer_out(layer(hidden, attention_mask=mask))
+                    keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    pooled = ((hidden * keep).sum(1) / keep.sum(1)).float()
+                    pooled = torch.nn.functional.normalize(pooled, dim=1)
+                out[chosen] = pooled.cpu().numpy()
+        return out
+
+    def _reading_dtype(self, precision: str) -> Any:
+        import torch
+
+        if precision not in READING_PRECISIONS:
+            raise EmbedderError(
+                f"Unknown reading precision {precision!r}; use one of {', '.join(READING_PRECISIONS)}."
+            )
+        if precision == "auto":
+            return torch.bfloat16 if native_bfloat16(self.device) else torch.float32
+        return torch.bfloat16 if precision == "bfloat16" else torch.float32
+
+    def _lower_layers(self, transformer: Any, layers: int, dtype: Any) -> Any:
+        """The embeddings and first ``layers`` layers of the transformer, in ``dtype``: the
+        embedder's own modules in float32, a copy (built once) otherwise."""
+        import copy
+
+        import torch
+
+        key = (layers, str(dtype))
+        if key not in self._lower:
+            lower = torch.nn.ModuleDict(
+                {
+                    "embeddings": transformer.embeddings,
+                    "layers": torch.nn.ModuleList(transformer.encoder.layer[:layers]),
+                }
+            )
+            if dtype != transformer.dtype:
+                lower = copy.deepcopy(lower).to(dtype)
+            self._lower[key] = lower.eval()
+        return self._lower[key]
 
     def _bert(self) -> Any:
         """The BERT-style transformer under the sentence-transformers wrapper, for
@@ -228,6 +320,40 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.id!r})"
+
+
+def _embedded(embeddings: Any, config: Any, batch: Any) -> tuple[Any, Any]:
+    """The token embeddings of a tokenised batch and the attention mask the layers take."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    hidden = embeddings(input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids"))
+    mask = create_bidirectional_mask(
+        config=config, inputs_embeds=hidden, attention_mask=batch["attention_mask"]
+    )
+    return hidden, mask
+
+
+def _progress(items: Any, show: bool, label: str) -> Any:
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=label)
+
+
+@cache
+def native_bfloat16(device: str = "cpu") -> bool:
+    """Whether ``device`` computes bfloat16 natively (not emulated, which is slower than float32)."""
+    import torch
+
+    try:
+        if device.startswith("cuda"):
+            return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if device == "cpu":
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the check
+        return False
+    return False
 
 
 def _layer_out(output: Any) -> Any:

@@ -140,7 +140,7 @@ def test_head_round_trip(tmp_path: Path, embedder: Embedder) -> None:
     assert (again.threshold, again.band, again.info) == (head.threshold, head.band, head.info)
     assert head.cross is None and again.cross is None  # the shipped head has no cross-encoder
 
-    crossed = replace(head, cross=_cross_tier(embedder))
+    crossed = replace(head, cross=_cross_tier(embedder), pair_layers=None)
     crossed.save(tmp_path / "crossed")
     back = RouterHead.load(tmp_path / "crossed")
     assert back.cross is not None and crossed.cross is not None
@@ -258,6 +258,7 @@ class CountingEncoder:
 
     def __init__(self, inner: Embedder) -> None:
         self.inner, self.id, self.calls = inner, inner.id, 0
+        self.layered: list[int] = []  # the depth of each encode_layers call
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         self.calls += 1
@@ -273,6 +274,11 @@ class CountingEncoder:
     ) -> tuple[np.ndarray, np.ndarray]:
         self.calls += 1
         return self.inner.encode_with_top(key, weights, texts, max_length=max_length)
+
+    def encode_layers(self, texts: Sequence[str], layers: int) -> np.ndarray:
+        self.calls += 1
+        self.layered.append(layers)
+        return self.inner.encode_layers(texts, layers)
 
 
 def _paraphrase_and_neighbour(
@@ -337,7 +343,7 @@ def test_second_look_reads_the_pair_once_for_both_tiers(embedder: Embedder) -> N
 
     head = shipped_head()
     assert head is not None
-    head = replace(head, cross=_cross_tier(embedder))
+    head = replace(head, cross=_cross_tier(embedder), pair_layers=None)
     assert head.cross is not None
     texts = [
         "Where was Mozart born? [SEP] Wolfgang Amadeus Mozart was born in",
@@ -384,8 +390,81 @@ def test_a_cross_encoder_head_still_reads_each_pair_in_one_encoder_call(
     head = shipped_head()
     assert head is not None
     plain = LearntScopeClassifier(head=head)
-    crossed = LearntScopeClassifier(head=replace(head, cross=_cross_tier(embedder, weight=1.0)))
+    crossed = LearntScopeClassifier(
+        head=replace(head, cross=_cross_tier(embedder, weight=1.0), pair_layers=None)
+    )
     counting = CountingEncoder(embedder)
     with_cross = crossed.scores([query], vectors, candidates, counting)
     assert counting.calls == 1  # both readings of the unsure pairs come from one pass
     assert with_cross != plain.scores([query], vectors, candidates, embedder)
+
+
+PAIRS = [
+    "Where was Mozart born? [SEP] Wolfgang Amadeus Mozart was born in",
+    "Who makes iPhones these days, now that the company has grown? [SEP] The iPhone is made by",
+    "x",
+]
+
+
+def test_a_reading_through_some_layers_is_what_the_transformer_computes_there(
+    embedder: Embedder,
+) -> None:
+    """encode_layers mean-pools the token states after the first N layers: through all of
+    them it is encode(); through fewer, what the transformer's own hidden states say; in
+    bfloat16 the same up to rounding; and the embedder's own model is left whole."""
+    import torch
+
+    whole = embedder.encode(PAIRS)
+    assert np.allclose(embedder.encode_layers(PAIRS, 6, precision="float32"), whole, atol=1e-5)
+    transformer = embedder.model[0].auto_model
+    batch = embedder.model.tokenizer(PAIRS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = transformer(**batch, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    for layers in (1, 3):
+        pooled = ((states[layers] * mask).sum(1) / mask.sum(1)).numpy()
+        expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        got = embedder.encode_layers(PAIRS, layers, precision="float32")
+        assert got.shape == (3, 384) and got.dtype == np.float32
+        assert np.allclose(got, expected, atol=1e-5)
+        assert not np.allclose(got, whole, atol=1e-2)
+        rounded = embedder.encode_layers(PAIRS, layers, precision="bfloat16")
+        assert np.allclose(np.linalg.norm(rounded, axis=1), 1.0, atol=1e-5)
+        assert (rounded * got).sum(1).min() > 0.999
+    assert embedder.encode_layers([], 3).shape == (0, 384)
+    assert np.allclose(embedder.encode(PAIRS), whole)  # the embedder's model is untouched
+    assert len(transformer.encoder.layer) == 6 and transformer.dtype == torch.float32
+    for layers in (0, 7):
+        with pytest.raises(EmbedderError, match="has 6 layers"):
+            embedder.encode_layers(PAIRS, layers)
+    with pytest.raises(EmbedderError, match="reading precision"):
+        embedder.encode_layers(PAIRS, 2, precision="float8")
+    with pytest.raises(EmbedderError, match="reading precision"):
+        Embedder(embedder.id, reading_precision="half")
+
+
+def test_a_head_that_reads_pairs_through_fewer_layers_says_so_and_uses_them(
+    tmp_path: Path, store: EditStore, embedder: Embedder
+) -> None:
+    head = shipped_head()
+    assert head is not None
+    shallow = replace(head, pair_layers=2)
+    shallow.save(tmp_path)
+    assert json.loads((tmp_path / "router_head.json").read_text())["pair_layers"] == 2
+    assert RouterHead.load(tmp_path).pair_layers == 2
+    assert head.pair_layers == 3  # what ships (examples/train_router.py's default)
+    replace(head, pair_layers=None).save(tmp_path / "whole")
+    assert "pair_layers" not in json.loads((tmp_path / "whole" / "router_head.json").read_text())
+    assert RouterHead.load(tmp_path / "whole").pair_layers is None
+    with pytest.raises(StoreError, match="reads pairs through all layers"):
+        replace(shallow, cross=_cross_tier(embedder))
+
+    features = np.zeros((3, head.fast.w1.shape[0]), np.float32)
+    reading = embedder.encode_layers(PAIRS, 2)
+    expected = head.full.probabilities(np.concatenate([reading, features], axis=1))
+    assert np.allclose(shallow.second_look(embedder, PAIRS, features), expected, atol=1e-6)
+
+    query, vectors, candidates = _paraphrase_and_neighbour(store, embedder)
+    counting = CountingEncoder(embedder)
+    LearntScopeClassifier(head=shallow).scores([query], vectors, candidates, counting)
+    assert counting.calls == 1 and counting.layered == [2]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from memedit.edits import EditDraft
-from memedit.evaluation import RoutingQuery
+from memedit.embedder import Embedder
+from memedit.evaluation import RoutingQuery, routing_queries
 from memedit.formats import EditCase
 from memedit.question_forms import CLOZE_WRAPPERS
 from memedit.router import SCALARS, CrossTier, Mlp, RouterHead
@@ -18,12 +20,16 @@ from memedit.router_training import (
     PREFIX_SHARE,
     WRAP_KINDS,
     WRAP_SHARE,
+    LiveEdits,
     PairData,
     augmented,
     choose_band,
+    pair_texts,
+    read_pairs_through,
     second_look_share,
     short_name,
     shortened_queries,
+    subset,
 )
 
 DIM = 4  # embedding width of the synthetic pair features
@@ -176,3 +182,39 @@ def test_shortened_queries_name_the_subject_by_its_last_word_in_and_out_of_scope
     assert all(
         q.case is None or cases[q.case].draft.subject == "Wolfgang Amadeus Mozart" for q in short
     )
+
+
+def test_pair_readings_through_fewer_layers_are_cached_and_checked(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = [
+        EditCase(EditDraft(subject=f"Alpha {i}", prompt=f"Alpha {i} lives in", target="Rome"))
+        for i in range(3)
+    ]
+    store = LiveEdits.of(cases)
+    queries = routing_queries(cases)
+    data = PairData(
+        features=np.zeros((len(queries), 3 * 384 + SCALARS), np.float32),
+        labels=np.ones(len(queries), np.float32),
+        pair_query=np.arange(len(queries)),
+        pair_rank=np.zeros(len(queries), int),
+        queries=queries,
+        own_rank=np.zeros(len(queries), int),
+        pair_edit=np.array([store.owner[q.case] for q in queries if q.case is not None]),
+    )
+    cache = tmp_path / "cache" / "benchmarks.layers2.npy"
+    readings = read_pairs_through(data, store, embedder, 2, cache)
+    texts = pair_texts(data, store)
+    assert texts[0] == "Alpha 0 lives in [SEP] Alpha 0 lives in"
+    expected = embedder.encode_layers(texts, 2, precision="float32")
+    assert readings.shape == (len(queries), 384) and np.allclose(readings, expected, atol=1e-6)
+    assert cache.is_file()
+
+    def unexpected(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the cached readings should have been used")
+
+    monkeypatch.setattr(embedder, "encode_layers", unexpected)
+    assert np.array_equal(read_pairs_through(data, store, embedder, 2, cache), readings)
+    fewer = subset(data, np.arange(len(queries)) > 0)
+    with pytest.raises(ValueError, match="readings of other pairs"):
+        read_pairs_through(fewer, store, embedder, 2, cache)
