@@ -161,13 +161,7 @@ class Embedder:
             if key not in self._tops:
                 self._tops[key] = self._replaced_top(transformer, weights)
             split, top = self._tops[key]
-            batch = model.tokenizer(
-                list(texts),
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="pt",
-            ).to(transformer.device)
+            batch = _tokenised(model.tokenizer, texts, max_length, transformer.device)
             with torch.inference_mode():
                 hidden, mask = _embedded(transformer.embeddings, transformer.config, batch)
                 layers = transformer.encoder.layer
@@ -178,10 +172,8 @@ class Embedder:
                     own = _layer_out(layer(own, attention_mask=mask))
                 for layer in top:
                     varied = _layer_out(layer(varied, attention_mask=mask))
-                keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled_own = (own * keep).sum(1) / keep.sum(1)
-                pooled_own = torch.nn.functional.normalize(pooled_own, dim=1)
-                pooled_varied = (varied * keep).sum(1) / keep.sum(1)
+                pooled_own = torch.nn.functional.normalize(_mean_pooled(own, batch), dim=1)
+                pooled_varied = _mean_pooled(varied, batch)
         return (
             np.ascontiguousarray(pooled_own.float().cpu().numpy(), dtype=np.float32),
             np.ascontiguousarray(pooled_varied.float().cpu().numpy(), dtype=np.float32),
@@ -225,20 +217,16 @@ class Embedder:
             lower = self._lower_layers(transformer, layers, dtype)
             for start in _progress(starts, progress, "Reading"):
                 chosen = order[start : start + self.batch_size]
-                batch = tokenizer(
-                    [texts[i] for i in chosen],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                ).to(transformer.device)
+                batch = _tokenised(
+                    tokenizer, [texts[i] for i in chosen], max_length, transformer.device
+                )
                 with torch.inference_mode():
                     hidden, mask = _embedded(lower["embeddings"], transformer.config, batch)
                     for layer in lower["layers"]:
                         hidden = _layer_out(layer(hidden, attention_mask=mask))
-                    keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    pooled = ((hidden * keep).sum(1) / keep.sum(1)).float()
-                    pooled = torch.nn.functional.normalize(pooled, dim=1)
+                    pooled = torch.nn.functional.normalize(
+                        _mean_pooled(hidden, batch).float(), dim=1
+                    )
                 out[chosen] = pooled.cpu().numpy()
         return out
 
@@ -320,6 +308,19 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.id!r})"
+
+
+def _tokenised(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> Any:
+    """A padded batch of token ids, cut at ``max_length``, on ``device``."""
+    return tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    ).to(device)
+
+
+def _mean_pooled(hidden: Any, batch: Any) -> Any:
+    """The mean of the token states over each text's real (unpadded) tokens, as MiniLM pools."""
+    keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * keep).sum(1) / keep.sum(1)
 
 
 def _embedded(embeddings: Any, config: Any, batch: Any) -> tuple[Any, Any]:
