@@ -186,6 +186,14 @@ def short_name(subject: str) -> str | None:
     return None
 
 
+def query_short_name(subject: str | None) -> str | None:
+    """The name :func:`shortened_queries` asks by: :func:`short_name`, for names without
+    digits ("Apollo 11" is not "11")."""
+    if not subject or any(c.isdigit() for c in subject):
+        return None
+    return short_name(subject)
+
+
 def shortened_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
     """More queries that name a person by the last word of their name only ("Where was Mozart
     born?" for an edit on Wolfgang Amadeus Mozart): ``SHORTEN_SHARE`` of each case's queries
@@ -197,10 +205,12 @@ def shortened_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQ
     out = []
     for i, case in enumerate(cases):
         subject = case.draft.subject
-        # as shortened_queries shortens: names without digits
-        short = short_name(subject) if subject and not any(c.isdigit() for c in subject) else None
-        person = relation_of(own_prompt(case), subject) in PERSON_RELATIONS
-        if not subject or not short or not person or any(c.isdigit() for c in subject):
+        short = query_short_name(subject)
+        if (
+            not subject
+            or not short
+            or relation_of(own_prompt(case), subject) not in PERSON_RELATIONS
+        ):
             continue
         for query in routing_queries([case]) + question_queries([case], seed=seed + i):
             if subject in query.text and rng.random() < SHORTEN_SHARE:
@@ -361,8 +371,7 @@ def cached_for(data: PairData, cases: Sequence[EditCase]) -> bool:
         if query.case is None or query.case >= len(cases):
             return False
         prompt, subject = own_prompt(cases[query.case]), cases[query.case].draft.subject
-        # as shortened_queries shortens: names without digits
-        short = short_name(subject) if subject and not any(c.isdigit() for c in subject) else None
+        short = query_short_name(subject)
         return prompt in query.text or (
             short is not None and prompt.replace(subject or "", short) in query.text
         )
