@@ -64,16 +64,11 @@ class Embedder:
         batch_size: int = 64,
         reading_precision: str = "auto",
     ) -> None:
-        if reading_precision not in READING_PRECISIONS:
-            raise EmbedderError(
-                f"Unknown reading precision {reading_precision!r}; "
-                f"use one of {', '.join(READING_PRECISIONS)}."
-            )
         self.id = canonical_id(model_id)
         self.device = device
         self.batch_size = batch_size
         self.normalize = True
-        self.reading_precision = reading_precision
+        self.reading_precision = _checked_precision(reading_precision)
         self._model: Any = None
         self._lock = threading.Lock()
         self._tops: dict[str, tuple[int, Any]] = {}
@@ -233,11 +228,7 @@ class Embedder:
     def _reading_dtype(self, precision: str) -> Any:
         import torch
 
-        if precision not in READING_PRECISIONS:
-            raise EmbedderError(
-                f"Unknown reading precision {precision!r}; use one of {', '.join(READING_PRECISIONS)}."
-            )
-        if precision == "auto":
+        if _checked_precision(precision) == "auto":
             return torch.bfloat16 if native_bfloat16(self.device) else torch.float32
         return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
@@ -308,6 +299,14 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.id!r})"
+
+
+def _checked_precision(precision: str) -> str:
+    if precision not in READING_PRECISIONS:
+        raise EmbedderError(
+            f"Unknown reading precision {precision!r}; use one of {', '.join(READING_PRECISIONS)}."
+        )
+    return precision
 
 
 def _tokenised(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> Any:
