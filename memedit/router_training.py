@@ -810,7 +810,7 @@ def train_router(
     )
     if triples:
         log(f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/")
-    prefixes = prefix_sentences(data_root)
+    prefixes: list[str] | None = None  # read only when pairs are built
     parts, stores = [], []
     for name, group in (("benchmarks", cases), ("triples", triples)):
         if not group:
@@ -824,6 +824,7 @@ def train_router(
             refresh_scalars(part, store)  # build_pairs computes them itself
             log(f"{name}: pairs read from {path}")
         else:
+            prefixes = prefix_sentences(data_root) if prefixes is None else prefixes
             queries = augmented(routing_queries(group), prefixes, seed)
             queries += question_queries(group) + shortened_queries(group, seed)
             part = build_pairs(group, embedder, queries=queries, log=log)
