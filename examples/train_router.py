@@ -13,7 +13,7 @@ Takes about 50 minutes on 2 CPU cores, most of it embedding 89,000 queries and
 267,000 (query, edit) pairs, and reading the pairs again through the first three
 layers (--pair-layers: what the second look reads at query time; 0 for the whole
 encoder, which did worse on the held-aside edits); with --cache FOLDER, a second run
-only refits (8 minutes; the scalar features are recomputed from the cached pairs, so
+only refits (6 minutes; the scalar features are recomputed from the cached pairs, so
 changes to them need no new embeddings).
 
 With --triples, training also gets about 5,900 edits made from the Wikidata triples
