@@ -421,7 +421,7 @@ class EditStore:
         self, queries: Sequence[str], *, k: int | None = None, threshold: float | None = None
     ) -> list[RouteResult]:
         """Route a batch of queries: one encoder call for them all (and, with the learnt
-        router, one more for the candidates that get a second look)."""
+        router, one more per round of second looks, each round one pair per unsure query)."""
         for query in queries:
             if not isinstance(query, str) or not query.strip():
                 raise MemeditError("A query must be non-empty text.")

@@ -24,6 +24,7 @@ from memedit.router import (
     Mlp,
     RouterHead,
     classifier_from_config,
+    exact_or,
     name_evidence,
     pair_features,
     shipped_head,
@@ -468,3 +469,80 @@ def test_a_head_that_reads_pairs_through_fewer_layers_says_so_and_uses_them(
     counting = CountingEncoder(embedder)
     LearntScopeClassifier(head=shallow).scores([query], vectors, candidates, counting)
     assert counting.calls == 1 and counting.layered == [2]
+
+
+def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in_scope(
+    store: EditStore, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unsure candidates are read best fast score first; the first in scope ends the look
+    and the unread ones stay out of scope; each round reads one pair per query still open,
+    in one call; the cut that ends a look is the one the decision uses."""
+    for fact in (
+        "Toko Yasuda plays the guitar.",
+        "Toko Yasuda was born in Tokyo.",
+        "Toko Yasuda speaks Japanese.",
+    ):
+        store.add(fact)
+    queries = ["What instrument does Toko Yasuda play?", "Where was Toko Yasuda born?"]
+    vectors = embedder.encode(queries)
+    candidates = store.backend.search(vectors, 5)
+    head = shipped_head()
+    assert head is not None
+    head = replace(head, band=(0.0, 0.999))  # every gated candidate is unsure
+    classifier = LearntScopeClassifier(head=head)
+    index, texts, features = pair_features(
+        head.pair_template, queries, vectors, candidates, head.gate, head.top_m
+    )
+    fast = head.fast.probabilities(features)
+    first = [n for n, (qi, _) in enumerate(index) if qi == 0]
+    order = sorted(first, key=lambda n: -fast[n])  # the first query's pairs, best first
+    assert len(order) == 3
+
+    calls: list[list[str]] = []
+    verdict: dict[str, float] = {}
+
+    def scripted(self: RouterHead, encoder: object, pairs: Sequence[str], _: object) -> np.ndarray:
+        calls.append(list(pairs))
+        return np.array([verdict[p] for p in pairs])
+
+    monkeypatch.setattr(RouterHead, "second_look", scripted)
+
+    def run(values: Sequence[float], threshold: float | None = None) -> list[float]:
+        calls.clear()
+        verdict.clear()
+        verdict.update({texts[n]: v for n, v in zip(order, values, strict=True)})
+        scores = classifier.scores(queries[:1], vectors[:1], candidates[:1], embedder, threshold)
+        return [scores[0][index[n][1]] for n in order]
+
+    cut = head.threshold
+    got = run([0.9, 0.9, 0.9])  # the best candidate is in scope: one pair, the rest unread
+    assert calls == [[texts[order[0]]]]
+    assert got[0] == pytest.approx(0.9)
+    assert all(
+        g < cut and g == pytest.approx(min(fast[n], cut), abs=1e-6)
+        for g, n in zip(got[1:], order[1:], strict=True)
+    )
+
+    got = run([0.2, 0.8, 0.9])  # out of scope, then in scope: two pairs, in two calls
+    assert calls == [[texts[order[0]]], [texts[order[1]]]]
+    assert got[:2] == pytest.approx([0.2, 0.8]) and got[2] < cut
+
+    got = run([0.1, 0.2, 0.3])  # none in scope: every pair is read
+    assert len(calls) == 3 and got == pytest.approx([0.1, 0.2, 0.3])
+
+    got = run([0.9, 0.9, 0.97], threshold=0.95)  # a higher cut reads on
+    assert len(calls) == 3 and got == pytest.approx([0.9, 0.9, 0.97])
+    results = classifier.decide(queries[:1], vectors[:1], candidates[:1], embedder, 0.95)
+    assert results[0].edits[0].score == pytest.approx(0.97) and results[0].in_scope
+
+    # two queries: each round is one call with one pair of every query still unsure
+    calls.clear()
+    verdict.clear()
+    verdict.update({text: 0.1 for text in texts})
+    classifier.scores(queries, vectors, candidates, embedder)
+    unsure = head.unsure(exact_or(features[:, -4], fast))
+    per_query = [sum(1 for n, (qi, _) in enumerate(index) if qi == q and unsure[n]) for q in (0, 1)]
+    assert [len(c) for c in calls] == [sum(n > r for n in per_query) for r in range(max(per_query))]
+    assert sorted(p for c in calls for p in c) == sorted(
+        t for t, u in zip(texts, unsure, strict=True) if u
+    )
