@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memedit.edits import EditDraft
+from memedit.errors import InputFormatError
 from memedit.formats import EditCase
 
 TRIPLE_FILES = (
@@ -82,33 +84,56 @@ def _triples(record: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
 
 
 def read_triples(root: Path) -> tuple[dict[str, Relation], list[Triple]]:
-    """The relations (with their paraphrase templates) and every (subject, relation) triple."""
+    """The relations (with their paraphrase templates) and every (subject, relation) triple.
+    A missing or malformed file is an :class:`InputFormatError` that names it."""
     paraphrases: dict[str, list[str]] = defaultdict(list)
     for name in TEMPLATE_FILES:
-        for relation, templates in json.loads((root / name).read_text("utf-8")).items():
-            for template in templates:
-                template = _clean(template)
-                if "{}" in template and template not in paraphrases[relation]:
-                    paraphrases[relation].append(template)
+        with _reading(root / name, 'an object of relation id -> ["template with {}", ...]'):
+            for relation, templates in json.loads((root / name).read_text("utf-8")).items():
+                for template in templates:
+                    template = _clean(template)
+                    if "{}" in template and template not in paraphrases[relation]:
+                        paraphrases[relation].append(template)
     relations: dict[str, Relation] = {}
     triples: list[Triple] = []
     for name in TRIPLE_FILES:
-        for record in json.loads((root / name).read_text("utf-8")):
-            for item in _triples(record):
-                rel, subject = item["relation"], item["subject"]["label"]
-                if rel["id"] not in relations:
-                    prompt = _clean(rel["prompt"])
-                    relations[rel["id"]] = Relation(
-                        rel["id"],
-                        prompt,
-                        _clean(rel["query"]),
-                        tuple(p for p in paraphrases[rel["id"]] if p != prompt),
+        with _reading(root / name, "a list of records with an edit, triples or edits"):
+            for record in json.loads((root / name).read_text("utf-8")):
+                for item in _triples(record):
+                    rel, subject = item["relation"], item["subject"]["label"]
+                    if rel["id"] not in relations:
+                        prompt = _clean(rel["prompt"])
+                        relations[rel["id"]] = Relation(
+                            rel["id"],
+                            prompt,
+                            _clean(rel["query"]),
+                            tuple(p for p in paraphrases[rel["id"]] if p != prompt),
+                        )
+                    new = item.get("new_object")
+                    triples.append(
+                        Triple(
+                            subject, rel["id"], new["label"] if isinstance(new, Mapping) else None
+                        )
                     )
-                new = item.get("new_object")
-                triples.append(
-                    Triple(subject, rel["id"], new["label"] if isinstance(new, Mapping) else None)
-                )
     return relations, triples
+
+
+@contextmanager
+def _reading(path: Path, expected: str) -> Iterator[None]:
+    """Turns a missing file or one of another shape into an error that names it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputFormatError(
+            f"{path} is missing; the pitfalls folder needs {', '.join(TEMPLATE_FILES + TRIPLE_FILES)}."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputFormatError(f"{path} cannot be read as JSON: {error}.") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        raise InputFormatError(
+            f"{path} is not a pitfalls file ({problem}); it should hold {expected}."
+        ) from None
 
 
 def triple_cases(

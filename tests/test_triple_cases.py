@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from memedit.edits import EditDraft, build_edit
+from memedit.errors import InputFormatError
 from memedit.evaluation import RoutingQuery, routing_queries
 from memedit.formats import EditCase
 from memedit.router_training import LiveEdits, PairData, cached_for, joined_pairs
@@ -187,3 +188,29 @@ def test_cached_pairs_are_checked_against_the_cases_they_were_built_from() -> No
     for text in ("Question: Ada Lovelace was born in\nAnswer:", "Lovelace was born in"):
         query = RoutingQuery(text, 0, "reliability")
         assert cached_for(replace(pairs_a, queries=[query]), person)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "easy.json",
+            [{"edit": {"relation": {"id": "P22"}}}],
+            r"easy\.json is not a pitfalls file \(missing key 'subject'\)",
+        ),
+        ("hard.json", "{not json", r"hard\.json cannot be read as JSON"),
+        ("round_prompts.json", ["a list"], r"round_prompts\.json is not a pitfalls file"),
+        ("coverage_edit.json", None, r"coverage_edit\.json is missing"),
+    ],
+)
+def test_a_malformed_pitfalls_file_is_named_in_a_one_line_error(
+    pitfalls: Path, name: str, content: object, message: str
+) -> None:
+    path = pitfalls / name
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
+    with pytest.raises(InputFormatError, match=message) as caught:
+        read_triples(pitfalls)
+    assert "\n" not in str(caught.value)
