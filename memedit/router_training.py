@@ -758,23 +758,28 @@ def read_pairs_through(
     log: Callable[[str], None] = lambda _: None,
 ) -> np.ndarray:
     """Every pair's second-look reading through the embedder's first ``layers`` layers, in
-    float32 (what a machine without native bfloat16 computes at query time), kept in ``cache``."""
+    float32 (what a machine without native bfloat16 computes at query time), kept in ``cache``
+    (an .npz with the readings and a digest of the pair texts, the embedder and the depth,
+    so that readings of other pairs are never reused)."""
+    texts = pair_texts(data, store)
+    digest = hashlib.sha256(f"{embedder.id}\n{layers}\n".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    key = digest.hexdigest()
     if cache is not None and cache.is_file():
-        readings = np.load(cache)
-        if readings.shape == (len(data.labels), embedder.dimension):
-            log(f"pair readings through {layers} layers read from {cache}")
-            return readings
+        with np.load(cache, allow_pickle=False) as saved:
+            if str(saved["pairs_sha256"]) == key:
+                log(f"pair readings through {layers} layers read from {cache}")
+                return np.asarray(saved["readings"], dtype=np.float32)
         raise ValueError(f"{cache} holds readings of other pairs; delete it.")
     started = time.perf_counter()
-    readings = embedder.encode_layers(
-        pair_texts(data, store), layers, precision="float32", progress=True
-    )
+    readings = embedder.encode_layers(texts, layers, precision="float32", progress=True)
     log(
         f"read {len(readings):,} pairs through {layers} layers in {time.perf_counter() - started:.0f}s"
     )
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, readings)
+        np.savez(cache, readings=readings, pairs_sha256=np.array(key))
     return readings
 
 
@@ -832,7 +837,7 @@ def train_router(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 save_pairs(part, path)
         if pair_layers is not None:
-            layered = None if path is None else path.with_suffix(f".layers{pair_layers}.npy")
+            layered = None if path is None else path.with_suffix(f".layers{pair_layers}.npz")
             part.features[:, : embedder.dimension] = read_pairs_through(
                 part, store, embedder, pair_layers, layered, log
             )

@@ -202,7 +202,7 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
         own_rank=np.zeros(len(queries), int),
         pair_edit=np.array([store.owner[q.case] for q in queries if q.case is not None]),
     )
-    cache = tmp_path / "cache" / "benchmarks.layers2.npy"
+    cache = tmp_path / "cache" / "benchmarks.layers2.npz"
     readings = read_pairs_through(data, store, embedder, 2, cache)
     texts = pair_texts(data, store)
     assert texts[0] == "Alpha 0 lives in [SEP] Alpha 0 lives in"
@@ -218,3 +218,8 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
     fewer = subset(data, np.arange(len(queries)) > 0)
     with pytest.raises(ValueError, match="readings of other pairs"):
         read_pairs_through(fewer, store, embedder, 2, cache)
+    reworded = replace(data, queries=[replace(q, text=q.text + " today") for q in queries])
+    with pytest.raises(ValueError, match="readings of other pairs"):  # as many pairs, other texts
+        read_pairs_through(reworded, store, embedder, 2, cache)
+    with pytest.raises(ValueError, match="readings of other pairs"):  # another depth
+        read_pairs_through(data, store, embedder, 3, cache)
