@@ -10,7 +10,7 @@ KnowEdit train_cf and recent_train not held out by subject hash
 template, or after a WikiBio sentence) and people's names shortened to their
 last word; 15% of those edits choose the threshold and the second-look band.
 Takes about 50 minutes on 2 CPU cores, most of it embedding 89,000 queries and
-267,000 (query, edit) pairs, and reading the pairs again through the first three
+267,000 (query, edit) pairs, and reading the pairs again through the first two
 layers (--pair-layers: what the second look reads at query time; 0 for the whole
 encoder, which did worse on the held-aside edits); with --cache FOLDER, a second run
 only refits (6 minutes; the scalar features are recomputed from the cached pairs, so
