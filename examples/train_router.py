@@ -81,6 +81,12 @@ def main() -> None:
         "ten phrasings each; measured in the README, not shipped)",
     )
     parser.add_argument(
+        "--triples-share",
+        type=float,
+        default=1.0,
+        help="with --triples, train on the queries of only this share of the triples' subjects",
+    )
+    parser.add_argument(
         "--pair-layers",
         type=int,
         default=PAIR_LAYERS,
@@ -100,6 +106,7 @@ def main() -> None:
         cache=args.cache,
         cross_encoder=args.cross_encoder,
         with_triples=args.triples,
+        triples_share=args.triples_share,
         pair_layers=None if args.cross_encoder or args.pair_layers == 0 else args.pair_layers,
     )
     print(json.dumps({"threshold": head.threshold, **info}, indent=2))

@@ -128,6 +128,21 @@ def calibration_subject(subject: str | None) -> bool:
     return _bucket(subject, "calibration:") < CALIBRATION_SHARE
 
 
+def triple_queries_kept(
+    queries: Sequence[RoutingQuery], cases: Sequence[EditCase], share: float
+) -> np.ndarray:
+    """Which triples queries ``train_router(triples_share=share)`` trains on: those of a stable
+    ``share`` of subjects (a query without a case counts by its own text)."""
+    return np.array(
+        [
+            _bucket(cases[q.case].draft.subject if q.case is not None else q.text, "triples:")
+            < share
+            for q in queries
+        ],
+        dtype=bool,
+    )
+
+
 def training_cases(data_root: Path) -> list[EditCase]:
     cases: list[EditCase] = []
     for relative, fmt in TRAIN_SOURCES:
@@ -797,12 +812,17 @@ def train_router(
     cache: Path | None = None,
     cross_encoder: bool = False,
     with_triples: bool = False,
+    triples_share: float = 1.0,
     pair_layers: int | None = PAIR_LAYERS,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
     reads pairs through the embedder's first this-many layers (:meth:`Embedder.encode_layers`)
-    instead of the whole encoder."""
+    instead of the whole encoder. ``triples_share``: with ``with_triples``, only the queries
+    of this share of the triples' subjects (by a stable hash) are trained on; the others'
+    edits stay in the index as distractors."""
+    if not 0.0 < triples_share <= 1.0:
+        raise ValueError(f"triples_share must be in (0, 1]; got {triples_share}")
     if pair_layers is not None and cross_encoder:
         raise ValueError("a cross-encoder reads pairs through all layers; pass pair_layers=None")
     cases = training_cases(data_root)
@@ -844,6 +864,11 @@ def train_router(
             )
         if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
+            if triples_share < 1.0:
+                part = subset(part, triple_queries_kept(part.queries, group, triples_share))
+                log(
+                    f"triples: the queries of {triples_share:.0%} of subjects, {len(part.labels):,} pairs"
+                )
         parts.append(part)
         stores.append(store)
     data = joined_pairs(parts, [len(group) for group in (cases, triples) if group], stores)
@@ -941,7 +966,11 @@ def train_router(
     }
     info = {
         "trained_on": [r for r, _ in TRAIN_SOURCES]
-        + ([f"{TRIPLE_SOURCE}/ (Wikidata triples)"] if triples else []),
+        + (
+            [f"{TRIPLE_SOURCE}/ (Wikidata triples, queries of {triples_share:.0%} of subjects)"]
+            if triples
+            else []
+        ),
         "knowedit_heldout": f"records whose subject's sha256 first byte / 256 < {HOLDOUT_SHARE} are held out",
         "edits": len(cases),
         "pairs": len(data.labels),

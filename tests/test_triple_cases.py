@@ -13,7 +13,13 @@ from memedit.edits import EditDraft, build_edit
 from memedit.errors import InputFormatError
 from memedit.evaluation import RoutingQuery, routing_queries
 from memedit.formats import EditCase
-from memedit.router_training import LiveEdits, PairData, cached_for, joined_pairs
+from memedit.router_training import (
+    LiveEdits,
+    PairData,
+    cached_for,
+    joined_pairs,
+    triple_queries_kept,
+)
 from memedit.triple_cases import EDIT_SHARE, read_triples, triple_cases
 
 RELATIONS = {
@@ -214,3 +220,20 @@ def test_a_malformed_pitfalls_file_is_named_in_a_one_line_error(
     with pytest.raises(InputFormatError, match=message) as caught:
         read_triples(pitfalls)
     assert "\n" not in str(caught.value)
+
+
+def test_a_share_of_the_triples_keeps_every_query_of_the_chosen_subjects(pitfalls: Path) -> None:
+    cases = triple_cases(pitfalls, seed=1)
+    queries = routing_queries(cases)
+    kept = triple_queries_kept(queries, cases, 0.4)
+    assert np.array_equal(kept, triple_queries_kept(queries, cases, 0.4))  # stable
+    assert triple_queries_kept(queries, cases, 1.0).all()
+    by_subject: dict[str, set[bool]] = {}
+    for query, keep in zip(queries, kept, strict=True):
+        if query.case is not None:
+            by_subject.setdefault(cases[query.case].draft.subject or "", set()).add(bool(keep))
+    assert all(len(v) == 1 for v in by_subject.values())  # a subject's queries go together
+    chosen = sum(v == {True} for v in by_subject.values()) / len(by_subject)
+    assert 0.15 < chosen < 0.65, chosen
+    smaller = triple_queries_kept(queries, cases, 0.2)
+    assert not (smaller & ~kept).any()  # a smaller share is a subset of a larger one
