@@ -161,7 +161,10 @@ def _rates(
 def _curve(
     results: Sequence[RouteResult], queries: Sequence[RoutingQuery], owners: Sequence[str]
 ) -> list[dict[str, float]]:
-    """Precision and recall of "in scope of the right edit" over the decision threshold."""
+    """Precision and recall of "in scope of the right edit" over the decision threshold, from
+    the scores routing at the router's own threshold gave. Exact for the cosine router; for
+    the learnt one an estimate away from its threshold, since where its second look stops
+    depends on the threshold (``calibrate`` sweeps exactly, with :meth:`EditStore.route_sweep`)."""
     tops = np.array([r.edits[0].score if r.edits else -np.inf for r in results])
     right = np.array(
         [
@@ -321,23 +324,31 @@ def _balanced_accuracy(
 def calibrate(
     store: EditStore, labelled: Sequence[tuple[str, str | None]], *, save: bool = True
 ) -> CalibrationReport:
-    """Fit the router's threshold to labelled queries (maximum balanced accuracy) and save it."""
+    """Fit the router's threshold to labelled queries (maximum balanced accuracy) and save it.
+
+    Every threshold at which a decision can change is tried, each judged by the decisions
+    routing at that threshold makes (:meth:`EditStore.route_sweep`: the learnt router's
+    second look stops at the first candidate in scope, so where it stops depends on the
+    threshold); ties go to the threshold nearest the current one."""
     router = store.router
-    results = store.route_many([q for q, _ in labelled])
-    tops = np.array([r.edits[0].score if r.edits else -1.0 for r in results])
-    right = np.array(
-        [bool(r.edits) and r.edits[0].id == e for r, (_, e) in zip(results, labelled, strict=True)]
-    )
+    queries = [q for q, _ in labelled]
+    seen = store.route_many(queries, threshold=1.0)  # every unsure candidate read: all scores
+    values = np.unique([e.score for r in seen for e in r.edits])
+    cuts = np.unique(np.clip(np.concatenate([values, values + 1e-6]), -1.0, 1.0))
+    cuts = np.unique(np.append(cuts, router.threshold))
+    swept = store.route_sweep(queries, [float(c) for c in cuts])
     positive = np.array([e is not None for _, e in labelled])
-    candidates = np.unique(np.concatenate([tops, tops + 1e-6]))
-    best = max(
-        candidates,
-        key=lambda cut: (
-            _balanced_accuracy(tops, right, positive, float(cut)),
-            -abs(float(cut) - router.threshold),
-        ),
-    )
-    threshold = float(np.clip(best, -1.0, 1.0))
+
+    def accuracy(tops: Sequence[tuple[str | None, float]], cut: float) -> float:
+        scores = np.array([score for _, score in tops])
+        right = np.array([top == e for (top, _), (_, e) in zip(tops, labelled, strict=True)])
+        return _balanced_accuracy(scores, right, positive, cut)
+
+    rated = [
+        (accuracy(tops, float(cut)), float(cut)) for tops, cut in zip(swept, cuts, strict=True)
+    ]
+    best_accuracy, threshold = max(rated, key=lambda r: (r[0], -abs(r[1] - router.threshold)))
+    before = swept[int(np.flatnonzero(cuts == router.threshold)[0])]
     if save:
         store.configure_router(threshold=threshold)
     return CalibrationReport(
@@ -346,8 +357,8 @@ def calibrate(
         threshold=threshold,
         positives=int(positive.sum()),
         negatives=int((~positive).sum()),
-        balanced_accuracy_before=_balanced_accuracy(tops, right, positive, router.threshold),
-        balanced_accuracy=_balanced_accuracy(tops, right, positive, threshold),
+        balanced_accuracy_before=accuracy(before, router.threshold),
+        balanced_accuracy=best_accuracy,
         saved=save,
     )
 

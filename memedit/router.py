@@ -195,6 +195,21 @@ class ScopeClassifier(ABC):
             results.append(RouteResult(query, any(r.in_scope for r in routed), tuple(routed), cut))
         return results
 
+    def tops(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+        cuts: Sequence[float],
+    ) -> np.ndarray:
+        """For each cut, each query's best candidate as :meth:`decide` at that cut ranks them:
+        an array (cuts, queries, 2) of (its position among the query's candidates, -1 when it
+        has none; its score). What calibration sweeps, without routing once per cut."""
+        dense = _dense(self.scores(queries, query_vectors, candidates, encoder), candidates)
+        best = _best_of(dense)
+        return np.broadcast_to(best, (len(cuts), *best.shape)).copy()
+
     def to_config(self) -> dict[str, Any]:
         return {"kind": self.kind, "threshold": self.threshold, "top_k": self.top_k}
 
@@ -226,6 +241,22 @@ class CosineScopeClassifier(ScopeClassifier):
         threshold: float | None = None,
     ) -> list[list[float]]:
         return [[hit.similarity for hit in found] for found in candidates]
+
+
+def _dense(scores: Sequence[Sequence[float]], candidates: Sequence[Candidates]) -> np.ndarray:
+    """Scores as a (queries, most candidates) array, -inf where a query has fewer."""
+    width = max((len(found) for found in candidates), default=0)
+    dense = np.full((len(candidates), max(width, 1)), -np.inf)
+    for qi, row in enumerate(scores):
+        dense[qi, : len(row)] = row
+    return dense
+
+
+def _best_of(dense: np.ndarray) -> np.ndarray:
+    """Each row's first highest score and its position (-1 for a row of -inf): (rows, 2)."""
+    position = np.argmax(dense, axis=1)
+    score = dense[np.arange(len(dense)), position]
+    return np.stack([np.where(np.isfinite(score), position, -1), score], axis=1)
 
 
 # -- the learnt classifier ----------------------------------------------------------------------
@@ -619,11 +650,7 @@ class LearntScopeClassifier(ScopeClassifier):
         encoder: Encoder,
         threshold: float | None = None,
     ) -> list[list[float]]:
-        if encoder.id != self.head.embedder:
-            raise StoreError(
-                f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
-                "use the 'threshold' router for this store."
-            )
+        self._check(encoder)
         out = [[0.0] * len(found) for found in candidates]
         index, texts, others = pair_features(
             self.head.pair_template,
@@ -660,10 +687,7 @@ class LearntScopeClassifier(ScopeClassifier):
         candidates then costs one pair, not three. Each round reads one pair of every
         query still unsure in one encoder call. On the held-out sets it decides as
         reading every unsure pair at once did, to within a query or two per set."""
-        queue: dict[int, list[int]] = {}
-        unsure = np.flatnonzero(self.head.unsure(scores))
-        for n in sorted(unsure.tolist(), key=lambda n: (-scores[n], n)):
-            queue.setdefault(index[n][0], []).append(n)
+        queue = self._queues(scores, index)
         fast = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
@@ -676,6 +700,69 @@ class LearntScopeClassifier(ScopeClassifier):
                 if scores[n] >= cut or not queue[query]:
                     for unread in queue.pop(query):
                         scores[unread] = min(fast[unread], below)
+
+    def _queues(self, fast: np.ndarray, index: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+        """Each query's unsure candidates (positions in ``fast``), in the order they are read."""
+        queue: dict[int, list[int]] = {}
+        unsure = np.flatnonzero(self.head.unsure(fast))
+        for n in sorted(unsure.tolist(), key=lambda n: (-fast[n], n)):
+            queue.setdefault(index[n][0], []).append(n)
+        return queue
+
+    def tops(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+        cuts: Sequence[float],
+    ) -> np.ndarray:
+        """As the base class, with every unsure candidate read once, and the one-at-a-time
+        look (where it stops, what stays unread) worked out for each cut from those readings."""
+        if not self.second_look:
+            return super().tops(queries, query_vectors, candidates, encoder, cuts)
+        self._check(encoder)
+        index, texts, others = pair_features(
+            self.head.pair_template,
+            queries,
+            query_vectors,
+            candidates,
+            self.head.gate,
+            self.head.top_m,
+        )
+        dense = _dense([[0.0] * len(found) for found in candidates], candidates)
+        if not index:
+            return np.broadcast_to(_best_of(dense), (len(cuts), len(candidates), 2)).copy()
+        similarity = others[:, -SCALARS]
+        fast = exact_or(similarity, self.head.fast.probabilities(others))
+        read = fast.copy()
+        queues = self._queues(fast, index)
+        unsure = [n for waiting in queues.values() for n in waiting]
+        if unsure:
+            looked = self.head.second_look(encoder, [texts[n] for n in unsure], others[unsure])
+            read[unsure] = exact_or(similarity[unsure], looked)
+        order = np.full((len(queues), max(map(len, queues.values()), default=1)), -1)
+        for row, waiting in enumerate(queues.values()):
+            order[row, : len(waiting)] = waiting
+        present = order >= 0
+        rows, cols = np.array([qi for qi, _ in index]), np.array([ci for _, ci in index])
+        out = np.empty((len(cuts), len(candidates), 2))
+        for k, cut in enumerate(cuts):
+            scores = read.copy()
+            passed = present & (read[order] >= cut)
+            after = np.cumsum(passed, axis=1) - passed > 0  # read after the first in scope
+            unread = order[after & present]
+            scores[unread] = np.minimum(fast[unread], np.nextafter(cut, -np.inf))
+            dense[rows, cols] = scores
+            out[k] = _best_of(dense)
+        return out
+
+    def _check(self, encoder: Encoder) -> None:
+        if encoder.id != self.head.embedder:
+            raise StoreError(
+                f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
+                "use the 'threshold' router for this store."
+            )
 
 
 class FastLearntScopeClassifier(LearntScopeClassifier):

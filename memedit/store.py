@@ -422,11 +422,7 @@ class EditStore:
     ) -> list[RouteResult]:
         """Route a batch of queries: one encoder call for them all (and, with the learnt
         router, one more per round of second looks, each round one pair per unsure query)."""
-        for query in queries:
-            if not isinstance(query, str) or not query.strip():
-                raise MemeditError("A query must be non-empty text.")
-            if len(query.encode("utf-8")) > MAX_QUERY_BYTES:
-                raise MemeditError(f"A query may be at most {MAX_QUERY_BYTES:,} bytes.")
+        self._check_queries(queries)
         config = self.config
         router = classifier_from_config(config.get("router"))
         if k is not None and not 1 <= k <= 100:
@@ -436,6 +432,37 @@ class EditStore:
         vectors = self._encode(list(queries), dimension=int(config["dimension"]))
         found = self._backend.search(vectors, k or router.top_k)
         return router.decide(list(queries), vectors, found, self.embedder, threshold)
+
+    def route_sweep(
+        self, queries: Sequence[str], thresholds: Sequence[float]
+    ) -> list[list[tuple[str | None, float]]]:
+        """For each threshold, each query's best edit (its id, None without candidates) and
+        score, as :meth:`route_many` at that threshold would rank them, from one routing pass:
+        what calibration compares thresholds with."""
+        self._check_queries(queries)
+        router = classifier_from_config(self.config.get("router"))
+        if not queries:
+            return [[] for _ in thresholds]
+        vectors = self._encode(list(queries))
+        found = self._backend.search(vectors, router.top_k)
+        tops = router.tops(list(queries), vectors, found, self.embedder, thresholds)
+        return [
+            [
+                (None, float(score))
+                if position < 0
+                else (hits[int(position)].edit.id, float(score))
+                for hits, (position, score) in zip(found, per_query, strict=True)
+            ]
+            for per_query in tops
+        ]
+
+    @staticmethod
+    def _check_queries(queries: Sequence[str]) -> None:
+        for query in queries:
+            if not isinstance(query, str) or not query.strip():
+                raise MemeditError("A query must be non-empty text.")
+            if len(query.encode("utf-8")) > MAX_QUERY_BYTES:
+                raise MemeditError(f"A query may be at most {MAX_QUERY_BYTES:,} bytes.")
 
     # -- bundles ---------------------------------------------------------------------
     def export(

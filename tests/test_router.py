@@ -546,3 +546,80 @@ def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in
     assert sorted(p for c in calls for p in c) == sorted(
         t for t, u in zip(texts, unsure, strict=True) if u
     )
+
+
+def test_calibrate_sees_the_candidates_a_stopped_second_look_would_not_read(
+    store: EditStore, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the current threshold the look stops at the first candidate in scope; calibrate
+    must see every unsure candidate, or a query whose right edit is read second never counts."""
+    from memedit.evaluation import calibrate
+
+    for fact in ("Toko Yasuda plays the guitar.", "Toko Yasuda was born in Tokyo."):
+        store.add(fact)
+    query = "What instrument does Toko Yasuda play?"
+    head = shipped_head()
+    assert head is not None
+    head = replace(head, band=(0.0, 0.999))
+    monkeypatch.setattr("memedit.router.shipped_head", lambda: head)
+    store.configure_router(kind="learnt", threshold=0.45)
+    vectors = embedder.encode([query])
+    candidates = store.backend.search(vectors, 5)
+    index, texts, features = pair_features(
+        head.pair_template, [query], vectors, candidates, head.gate, head.top_m
+    )
+    fast = head.fast.probabilities(features)
+    first, second = sorted(range(len(index)), key=lambda n: -fast[n])[:2]
+    verdict = {texts[first]: 0.6, texts[second]: 0.9}  # the one read second is the right one
+    right = candidates[0][index[second][1]].edit.id
+
+    def scripted(self: RouterHead, encoder: object, pairs: Sequence[str], _: object) -> np.ndarray:
+        return np.array([verdict.get(p, 0.1) for p in pairs])
+
+    monkeypatch.setattr(RouterHead, "second_look", scripted)
+    stopped = store.route(query)  # at 0.45 the look stops at the first, the wrong edit
+    assert stopped.edits[0].id != right and stopped.edits[0].score == pytest.approx(0.6)
+    report = calibrate(store, [(query, right), ("Who wrote Hamlet?", None)])
+    assert report.balanced_accuracy_before < 1.0
+    assert report.balanced_accuracy == 1.0 and 0.6 < report.threshold <= 0.9
+    routed = store.route(query)  # at the new cut the look reads on to the right edit
+    assert routed.in_scope and routed.edits[0].id == right
+
+
+def test_tops_at_each_cut_are_what_routing_at_that_cut_decides(
+    store: EditStore, embedder: Embedder
+) -> None:
+    """The sweep calibration uses works out the one-at-a-time look for every cut from one
+    reading of each unsure pair; routing at each cut must agree with it."""
+    for fact in (
+        "Toko Yasuda plays the guitar.",
+        "Toko Yasuda was born in Tokyo.",
+        "John Lennon plays the bass guitar.",
+        "The Eiffel Tower is located in Rome.",
+    ):
+        store.add(fact)
+    queries = [
+        "Toko Yasuda is incredible at",
+        "What instrument does Toko Yasuda play?",
+        "Where was Toko Yasuda born?",
+        "John Lennon performs on the",
+        "Where is the Eiffel Tower?",
+        "Who wrote Hamlet?",
+    ]
+    head = shipped_head()
+    assert head is not None
+    classifier = LearntScopeClassifier(head=replace(head, band=(0.0, 0.999)))
+    vectors = embedder.encode(queries)
+    candidates = store.backend.search(vectors, 5)
+    cuts = [0.05, 0.3, 0.45, 0.7, 0.95]
+    tops = classifier.tops(queries, vectors, candidates, embedder, cuts)
+    assert tops.shape == (len(cuts), len(queries), 2)
+    for k, cut in enumerate(cuts):
+        routed = classifier.decide(queries, vectors, candidates, embedder, cut)
+        for qi, result in enumerate(routed):
+            position, score = tops[k, qi]
+            assert result.edits[0].id == candidates[qi][int(position)].edit.id
+            assert result.edits[0].score == pytest.approx(score, abs=2e-3)
+    fast_only = FastLearntScopeClassifier(head=head)
+    flat = fast_only.tops(queries, vectors, candidates, embedder, cuts)
+    assert (flat == flat[0]).all()  # without the second look, no cut changes the scores
