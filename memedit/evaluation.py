@@ -321,6 +321,25 @@ def _balanced_accuracy(
     return (tpr + tnr) / 2
 
 
+def _middle_of_best(cuts: np.ndarray, best: np.ndarray, current: float) -> float:
+    """The threshold to keep among sorted ``cuts`` where ``best`` holds: the current one when
+    it is among them, else the middle of the run of best cuts nearest to it. Every threshold
+    between a run's first and last cut decides as one of them, and the middle leaves the most
+    room either way for queries not in the labelled set."""
+    runs: list[tuple[int, int]] = []
+    for i in np.flatnonzero(best):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], int(i))
+        else:
+            runs.append((int(i), int(i)))
+    first, last = min(
+        runs, key=lambda r: max(0.0, float(cuts[r[0]]) - current, current - float(cuts[r[1]]))
+    )
+    if float(cuts[first]) <= current <= float(cuts[last]):
+        return current
+    return float(cuts[first]) if first == last else float((cuts[first] + cuts[last]) / 2)
+
+
 def calibrate(
     store: EditStore, labelled: Sequence[tuple[str, str | None]], *, save: bool = True
 ) -> CalibrationReport:
@@ -329,7 +348,8 @@ def calibrate(
     Every threshold at which a decision can change is tried, each judged by the decisions
     routing at that threshold makes (:meth:`EditStore.route_sweep`: the learnt router's
     second look stops at the first candidate in scope, so where it stops depends on the
-    threshold); ties go to the threshold nearest the current one."""
+    threshold). Of the best, the current threshold is kept if it is one; otherwise the
+    middle of the nearest stretch of equally good thresholds is taken."""
     router = store.router
     queries = [q for q, _ in labelled]
     seen = store.route_many(queries, threshold=1.0)  # every unsure candidate read: all scores
@@ -344,10 +364,9 @@ def calibrate(
         right = np.array([top == e for (top, _), (_, e) in zip(tops, labelled, strict=True)])
         return _balanced_accuracy(scores, right, positive, cut)
 
-    rated = [
-        (accuracy(tops, float(cut)), float(cut)) for tops, cut in zip(swept, cuts, strict=True)
-    ]
-    best_accuracy, threshold = max(rated, key=lambda r: (r[0], -abs(r[1] - router.threshold)))
+    rated = np.array([accuracy(tops, float(cut)) for tops, cut in zip(swept, cuts, strict=True)])
+    best_accuracy = float(rated.max())
+    threshold = _middle_of_best(cuts, rated == best_accuracy, router.threshold)
     before = swept[int(np.flatnonzero(cuts == router.threshold)[0])]
     if save:
         store.configure_router(threshold=threshold)

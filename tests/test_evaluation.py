@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import shared_data
@@ -207,3 +208,14 @@ def test_eval_model_base_vs_wrapped(tmp_path: Path, toy: Any) -> None:
         > kinds["reliability"]["base_target_probability"]
     )
     assert kinds["neighborhood"]["routed"] == 0.0 and kinds["neighborhood"]["unchanged"] == 1.0
+
+
+def test_calibrate_keeps_the_current_threshold_or_takes_the_middle_of_the_best_stretch() -> None:
+    from memedit.evaluation import _middle_of_best
+
+    cuts = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    best = np.array([False, True, True, True, False, True, False])
+    assert _middle_of_best(cuts, best, 0.3) == 0.3  # among the best: kept
+    assert _middle_of_best(cuts, best, 0.1) == pytest.approx(0.3)  # middle of 0.2..0.4
+    assert _middle_of_best(cuts, best, 0.65) == 0.6  # a stretch of one
+    assert _middle_of_best(cuts, best, 0.45) == pytest.approx(0.3)  # nearer stretch: 0.4 vs 0.6

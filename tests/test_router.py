@@ -582,6 +582,7 @@ def test_calibrate_sees_the_candidates_a_stopped_second_look_would_not_read(
     report = calibrate(store, [(query, right), ("Who wrote Hamlet?", None)])
     assert report.balanced_accuracy_before < 1.0
     assert report.balanced_accuracy == 1.0 and 0.6 < report.threshold <= 0.9
+    assert report.threshold == pytest.approx(0.75, abs=1e-3)  # the middle of (0.6, 0.9]
     routed = store.route(query)  # at the new cut the look reads on to the right edit
     assert routed.in_scope and routed.edits[0].id == right
 
