@@ -650,20 +650,10 @@ class LearntScopeClassifier(ScopeClassifier):
         encoder: Encoder,
         threshold: float | None = None,
     ) -> list[list[float]]:
-        self._check(encoder)
         out = [[0.0] * len(found) for found in candidates]
-        index, texts, others = pair_features(
-            self.head.pair_template,
-            queries,
-            query_vectors,
-            candidates,
-            self.head.gate,
-            self.head.top_m,
-        )
+        index, texts, others, scores = self._first_look(queries, query_vectors, candidates, encoder)
         if not index:
             return out
-        similarity = others[:, -SCALARS]
-        scores = exact_or(similarity, self.head.fast.probabilities(others))
         if self.second_look:
             cut = self.threshold if threshold is None else float(threshold)
             self._look_again(encoder, texts, others, index, scores, cut)
@@ -721,20 +711,11 @@ class LearntScopeClassifier(ScopeClassifier):
         look (where it stops, what stays unread) worked out for each cut from those readings."""
         if not self.second_look:
             return super().tops(queries, query_vectors, candidates, encoder, cuts)
-        self._check(encoder)
-        index, texts, others = pair_features(
-            self.head.pair_template,
-            queries,
-            query_vectors,
-            candidates,
-            self.head.gate,
-            self.head.top_m,
-        )
+        index, texts, others, fast = self._first_look(queries, query_vectors, candidates, encoder)
         dense = _dense([[0.0] * len(found) for found in candidates], candidates)
         if not index:
             return np.broadcast_to(_best_of(dense), (len(cuts), len(candidates), 2)).copy()
         similarity = others[:, -SCALARS]
-        fast = exact_or(similarity, self.head.fast.probabilities(others))
         read = fast.copy()
         queues = self._queues(fast, index)
         unsure = [n for waiting in queues.values() for n in waiting]
@@ -757,12 +738,30 @@ class LearntScopeClassifier(ScopeClassifier):
             out[k] = _best_of(dense)
         return out
 
-    def _check(self, encoder: Encoder) -> None:
+    def _first_look(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+    ) -> tuple[list[tuple[int, int]], list[str], np.ndarray, np.ndarray]:
+        """The gated candidates (query, candidate) positions, their pair texts and features,
+        and the fast tier's scores of them."""
         if encoder.id != self.head.embedder:
             raise StoreError(
                 f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
                 "use the 'threshold' router for this store."
             )
+        index, texts, others = pair_features(
+            self.head.pair_template,
+            queries,
+            query_vectors,
+            candidates,
+            self.head.gate,
+            self.head.top_m,
+        )
+        fast = exact_or(others[:, -SCALARS], self.head.fast.probabilities(others))
+        return index, texts, others, fast
 
 
 class FastLearntScopeClassifier(LearntScopeClassifier):
