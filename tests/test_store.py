@@ -391,3 +391,25 @@ def test_mapping_drafts_are_validated_like_any_other(store: EditStore) -> None:
     with pytest.raises(InvalidEditError, match="not valid Unicode"):
         store.add("The Eiffel Tower is located in R\udcffme.")
     assert len(store) == 0
+
+
+def test_route_sweep_ranks_as_routing_at_each_threshold_does(store: EditStore) -> None:
+    for fact in (
+        "The Eiffel Tower is located in Rome.",
+        "Toko Yasuda plays the guitar.",
+        "Toko Yasuda was born in Tokyo.",
+    ):
+        store.add(fact)
+    queries = ["Where is the Eiffel Tower?", "Toko Yasuda is incredible at", "Who wrote Hamlet?"]
+    thresholds = [0.1, 0.45, 0.9]
+    swept = store.route_sweep(queries, thresholds)
+    assert len(swept) == 3 and all(len(row) == 3 for row in swept)
+    for row, threshold in zip(swept, thresholds, strict=True):
+        for (edit_id, score), routed in zip(
+            row, store.route_many(queries, threshold=threshold), strict=True
+        ):
+            assert edit_id == routed.edits[0].id
+            assert score == pytest.approx(routed.edits[0].score, abs=2e-3)
+    assert store.route_sweep([], thresholds) == [[], [], []]
+    with pytest.raises(MemeditError, match="non-empty"):
+        store.route_sweep(["  "], thresholds)
