@@ -158,28 +158,39 @@ def _rates(
     }
 
 
+def _curve_cuts(results: Sequence[RouteResult]) -> list[float]:
+    """41 thresholds from the lowest to the highest best score routing gave."""
+    tops = np.array([r.edits[0].score for r in results if r.edits])
+    if not len(tops):
+        return []
+    grid = np.linspace(float(tops.min()), float(tops.max()), 41)
+    return [float(c) for c in np.unique(np.round(grid, 4))]
+
+
 def _curve(
-    results: Sequence[RouteResult], queries: Sequence[RoutingQuery], owners: Sequence[str]
+    results: Sequence[RouteResult],
+    queries: Sequence[RoutingQuery],
+    owners: Sequence[str],
+    cuts: Sequence[float],
+    swept: Sequence[Sequence[tuple[str | None, float]]] | None = None,
 ) -> list[dict[str, float]]:
-    """Precision and recall of "in scope of the right edit" over the decision threshold, from
-    the scores routing at the router's own threshold gave. Exact for the cosine router; for
-    the learnt one an estimate away from its threshold, since where its second look stops
-    depends on the threshold (``calibrate`` sweeps exactly, with :meth:`EditStore.route_sweep`)."""
-    tops = np.array([r.edits[0].score if r.edits else -np.inf for r in results])
-    right = np.array(
-        [
-            bool(r.edits) and q.case is not None and r.edits[0].id == owners[q.case]
-            for r, q in zip(results, queries, strict=True)
-        ]
-    )
+    """Precision and recall of "in scope of the right edit" at each of ``cuts``: from the
+    routed ``results`` when the router's scores do not depend on the cut, else from
+    ``swept`` (:meth:`EditStore.route_sweep` at ``cuts``: each cut's own best edits)."""
+    routed = [(r.edits[0].id, r.edits[0].score) if r.edits else (None, -np.inf) for r in results]
     scored = np.array([q.kind != "portability" for q in queries])
     positive = scored & np.array([q.case is not None for q in queries])
-    finite = tops[np.isfinite(tops)]
-    if not len(finite):
-        return []
     points = []
-    for cut in np.unique(np.round(np.linspace(float(finite.min()), float(finite.max()), 41), 4)):
-        predicted = tops >= cut
+    for k, cut in enumerate(cuts):
+        tops = routed if swept is None else swept[k]
+        scores = np.array([score for _, score in tops])
+        right = np.array(
+            [
+                q.case is not None and top == owners[q.case]
+                for (top, _), q in zip(tops, queries, strict=True)
+            ]
+        )
+        predicted = scores >= cut
         correct = predicted & right & positive
         considered = predicted & scored
         precision = float(correct.sum() / considered.sum()) if considered.sum() else 1.0
@@ -236,6 +247,12 @@ def evaluate_routing(
             store.route(query.text)
             latencies.append((time.perf_counter() - began) * 1000)
         classifier = store.router
+        cuts = _curve_cuts(results)
+        swept = (
+            store.route_sweep([q.text for q in queries], cuts)
+            if classifier.threshold_dependent and cuts
+            else None
+        )
         live = len(store)
     report = {
         "n_edits": len(chosen) + len(fillers),
@@ -245,7 +262,7 @@ def evaluate_routing(
         **_rates(results, queries, owners, classifier.threshold),
         "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
         "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,
-        "curve": _curve(results, queries, owners),
+        "curve": _curve(results, queries, owners, cuts, swept),
     }
     return RoutingReport(report)
 

@@ -149,6 +149,7 @@ class ScopeClassifier(ABC):
     """Decides, for each query and its nearest edits, which edits it is in scope of."""
 
     kind: ClassVar[str]
+    threshold_dependent: ClassVar[bool] = False  # whether scores depend on the cut (see tops)
 
     def __init__(self, threshold: float, top_k: int = DEFAULT_TOP_K) -> None:
         if not -1.0 <= threshold <= 1.0:
@@ -627,6 +628,7 @@ class LearntScopeClassifier(ScopeClassifier):
 
     kind = "learnt"
     second_look: ClassVar[bool] = True  # whether unsure candidates get the full tier
+    threshold_dependent = True  # the second look stops at the first candidate in scope
 
     def __init__(
         self,
@@ -769,6 +771,7 @@ class FastLearntScopeClassifier(LearntScopeClassifier):
 
     kind = "learnt-fast"
     second_look = False
+    threshold_dependent = False
 
 
 _KINDS: dict[str, type[ScopeClassifier]] = {

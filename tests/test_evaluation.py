@@ -219,3 +219,21 @@ def test_calibrate_keeps_the_current_threshold_or_takes_the_middle_of_the_best_s
     assert _middle_of_best(cuts, best, 0.1) == pytest.approx(0.3)  # middle of 0.2..0.4
     assert _middle_of_best(cuts, best, 0.65) == 0.6  # a stretch of one
     assert _middle_of_best(cuts, best, 0.45) == pytest.approx(0.3)  # nearer stretch: 0.4 vs 0.6
+
+
+def test_the_learnt_routers_curve_is_what_routing_at_each_threshold_decides() -> None:
+    """The learnt router's second look stops at the first candidate in scope, so its curve
+    is swept (EditStore.route_sweep), not read off the scores of one threshold."""
+    cases = read_cases(shared_data("counterfact/val.json"))[:40]
+    report = evaluate_routing(cases, 40, latency_queries=0).to_dict()
+    assert report["router"]["kind"] == "learnt"
+    curve = report["curve"]
+    assert len(curve) > 10
+    point = curve[len(curve) // 2]
+    at_cut = evaluate_routing(cases, 40, threshold=point["threshold"], latency_queries=0)
+    rates = at_cut.to_dict()
+    counts = rates["counts"]
+    expected = (
+        rates["reliability"] * counts["reliability"] + rates["generality"] * counts["generality"]
+    ) / (counts["reliability"] + counts["generality"])
+    assert point["recall"] == pytest.approx(expected, abs=0.02)
