@@ -715,8 +715,6 @@ class LearntScopeClassifier(ScopeClassifier):
             return super().tops(queries, query_vectors, candidates, encoder, cuts)
         index, texts, others, fast = self._first_look(queries, query_vectors, candidates, encoder)
         dense = _dense([[0.0] * len(found) for found in candidates], candidates)
-        if not index:
-            return np.broadcast_to(_best_of(dense), (len(cuts), len(candidates), 2)).copy()
         similarity = others[:, -SCALARS]
         read = fast.copy()
         queues = self._queues(fast, index)
@@ -728,7 +726,8 @@ class LearntScopeClassifier(ScopeClassifier):
         for row, waiting in enumerate(queues.values()):
             order[row, : len(waiting)] = waiting
         present = order >= 0
-        rows, cols = np.array([qi for qi, _ in index]), np.array([ci for _, ci in index])
+        rows = np.array([qi for qi, _ in index], dtype=int)
+        cols = np.array([ci for _, ci in index], dtype=int)
         out = np.empty((len(cuts), len(candidates), 2))
         for k, cut in enumerate(cuts):
             scores = read.copy()

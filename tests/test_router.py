@@ -621,6 +621,8 @@ def test_tops_at_each_cut_are_what_routing_at_that_cut_decides(
             position, score = tops[k, qi]
             assert result.edits[0].id == candidates[qi][int(position)].edit.id
             assert result.edits[0].score == pytest.approx(score, abs=2e-3)
+    nothing = classifier.tops(queries[:2], vectors[:2], [[], []], embedder, cuts)
+    assert (nothing[:, :, 0] == -1).all()  # no candidates: no best edit at any cut
     fast_only = FastLearntScopeClassifier(head=head)
     flat = fast_only.tops(queries, vectors, candidates, embedder, cuts)
     assert (flat == flat[0]).all()  # without the second look, no cut changes the scores
