@@ -128,18 +128,19 @@ def calibration_subject(subject: str | None) -> bool:
     return _bucket(subject, "calibration:") < CALIBRATION_SHARE
 
 
+def query_subject(query: RoutingQuery, cases: Sequence[EditCase]) -> str | None:
+    """What a query is split by (held aside, kept in a share): its case's subject, or its own
+    text when it has no case."""
+    return cases[query.case].draft.subject if query.case is not None else query.text
+
+
 def triple_queries_kept(
     queries: Sequence[RoutingQuery], cases: Sequence[EditCase], share: float
 ) -> np.ndarray:
     """Which triples queries ``train_router(triples_share=share)`` trains on: those of a stable
-    ``share`` of subjects (a query without a case counts by its own text)."""
+    ``share`` of subjects (:func:`query_subject`)."""
     return np.array(
-        [
-            _bucket(cases[q.case].draft.subject if q.case is not None else q.text, "triples:")
-            < share
-            for q in queries
-        ],
-        dtype=bool,
+        [_bucket(query_subject(q, cases), "triples:") < share for q in queries], dtype=bool
     )
 
 
@@ -875,12 +876,7 @@ def train_router(
     store = LiveEdits.joined(stores)
     cases = cases + triples
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
-    aside = np.array(
-        [
-            calibration_subject(cases[q.case].draft.subject if q.case is not None else q.text)
-            for q in data.queries
-        ]
-    )
+    aside = np.array([calibration_subject(query_subject(q, cases)) for q in data.queries])
     fitting, calibration = subset(data, ~aside), subset(data, aside)
     dimension = (data.features.shape[1] - SCALARS) // 3
     started = time.perf_counter()
