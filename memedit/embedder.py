@@ -254,7 +254,8 @@ class Embedder:
 
     def _bert(self) -> Any:
         """The BERT-style transformer under the sentence-transformers wrapper, for
-        :meth:`encode_with_top` (which also assumes mean pooling, as MiniLM's)."""
+        :meth:`encode_with_top` and :meth:`encode_layers` (which also assume mean pooling,
+        as MiniLM's)."""
         transformer = getattr(self.model[0], "auto_model", None)
         encoder = getattr(transformer, "encoder", None)
         if transformer is None or not hasattr(transformer, "embeddings") or encoder is None:
