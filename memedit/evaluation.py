@@ -158,6 +158,18 @@ def _rates(
     }
 
 
+def _against(
+    tops: Sequence[tuple[str | None, float]], wanted: Sequence[str | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The score of each query's best edit, and whether that edit is the one wanted for it
+    (never, where none is wanted)."""
+    scores = np.array([score for _, score in tops], dtype=float)
+    right = np.array(
+        [w is not None and top == w for (top, _), w in zip(tops, wanted, strict=True)], dtype=bool
+    )
+    return scores, right
+
+
 def _curve_cuts(results: Sequence[RouteResult]) -> list[float]:
     """41 thresholds from the lowest to the highest best score routing gave."""
     tops = np.array([r.edits[0].score for r in results if r.edits])
@@ -178,18 +190,12 @@ def _curve(
     routed ``results`` when the router's scores do not depend on the cut, else from
     ``swept`` (:meth:`EditStore.route_sweep` at ``cuts``: each cut's own best edits)."""
     routed = [(r.edits[0].id, r.edits[0].score) if r.edits else (None, -np.inf) for r in results]
+    wanted = [None if q.case is None else owners[q.case] for q in queries]
     scored = np.array([q.kind != "portability" for q in queries])
     positive = scored & np.array([q.case is not None for q in queries])
     points = []
     for k, cut in enumerate(cuts):
-        tops = routed if swept is None else swept[k]
-        scores = np.array([score for _, score in tops])
-        right = np.array(
-            [
-                q.case is not None and top == owners[q.case]
-                for (top, _), q in zip(tops, queries, strict=True)
-            ]
-        )
+        scores, right = _against(routed if swept is None else swept[k], wanted)
         predicted = scores >= cut
         correct = predicted & right & positive
         considered = predicted & scored
@@ -374,12 +380,11 @@ def calibrate(
     cuts = np.unique(np.clip(np.concatenate([values, values + 1e-6]), -1.0, 1.0))
     cuts = np.unique(np.append(cuts, router.threshold))
     swept = store.route_sweep(queries, [float(c) for c in cuts])
-    positive = np.array([e is not None for _, e in labelled])
+    wanted = [e for _, e in labelled]
+    positive = np.array([e is not None for e in wanted])
 
     def accuracy(tops: Sequence[tuple[str | None, float]], cut: float) -> float:
-        scores = np.array([score for _, score in tops])
-        right = np.array([top == e for (top, _), (_, e) in zip(tops, labelled, strict=True)])
-        return _balanced_accuracy(scores, right, positive, cut)
+        return _balanced_accuracy(*_against(tops, wanted), positive, cut)
 
     rated = np.array([accuracy(tops, float(cut)) for tops, cut in zip(swept, cuts, strict=True)])
     best_accuracy = float(rated.max())
