@@ -94,6 +94,10 @@ def main() -> None:
         f"layers (default {PAIR_LAYERS}; 0: all of them, as --cross-encoder does)",
     )
     args = parser.parse_args()
+    if not 0.0 < args.triples_share <= 1.0:
+        parser.error(f"--triples-share must be in (0, 1]; got {args.triples_share}")
+    if args.pair_layers < 0:
+        parser.error(f"--pair-layers must be 0 (all layers) or more; got {args.pair_layers}")
     head, info = train_router(
         args.data_root,
         args.output,

@@ -223,3 +223,29 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
         read_pairs_through(reworded, store, embedder, 2, cache)
     with pytest.raises(ValueError, match="readings of other pairs"):  # another depth
         read_pairs_through(data, store, embedder, 3, cache)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (["--triples-share", "1.5"], "--triples-share must be in (0, 1]"),
+        (["--pair-layers", "-1"], "--pair-layers must be 0 (all layers) or more"),
+    ],
+)
+def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
+    tmp_path: Path, flag: list[str], message: str
+) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_router.py"
+    output = tmp_path / "head"
+    done = subprocess.run(
+        [sys.executable, str(script), *flag, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not output.exists()
