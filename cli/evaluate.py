@@ -160,6 +160,10 @@ def eval_routing(
     click.echo(
         f"router: {router_info['kind']}, threshold {router_info['threshold']:.2f}, top_k {router_info['top_k']}"
     )
+    left_out = reports[-1]["locality_left_out"]
+    if left_out:
+        counted = ", ".join(f"{n:,} {kind}" for kind, n in left_out.items())
+        click.echo(f"left out: {counted} prompts that ask another stored edit's question")
     if curve:
         click.echo("\nthreshold  precision  recall")
         for point in reports[-1]["curve"]:

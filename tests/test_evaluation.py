@@ -13,8 +13,15 @@ from conftest import shared_data
 
 from memedit import EditStore
 from memedit.cli import cli
+from memedit.edits import EditDraft, build_edit
 from memedit.errors import InputFormatError
-from memedit.evaluation import calibrate, evaluate_routing, read_labelled_queries
+from memedit.evaluation import (
+    StoredFacts,
+    calibrate,
+    evaluate_routing,
+    named_subjects,
+    read_labelled_queries,
+)
 from memedit.formats import read_cases
 from memedit.toymodel import CITIES, LANDMARKS
 
@@ -237,3 +244,72 @@ def test_the_learnt_routers_curve_is_what_routing_at_each_threshold_decides() ->
         rates["reliability"] * counts["reliability"] + rates["generality"] * counts["generality"]
     ) / (counts["reliability"] + counts["generality"])
     assert point["recall"] == pytest.approx(expected, abs=0.02)
+
+
+def test_stored_facts_know_which_prompts_ask_a_stored_edits_question() -> None:
+    edits = [
+        build_edit(EditDraft(subject=s, prompt=p, target=t))
+        for s, p, t in [
+            ("Riga", "Riga is a twin city of", "Warsaw"),
+            ("Pune", "Pune is located in", "Antarctica"),
+            ("Greenwich", "Greenwich is a twin city of", "Paris"),
+            ("Aragon", "The official language of Aragon is", "Russian"),
+            ("Law & Order", "Law & Order debuted on", "HBO"),
+            ("Warsaw", "The twin city of Warsaw is", "Birmingham"),
+        ]
+    ]
+    stored = StoredFacts(edits)
+    asked = [
+        "Pune is located in",  # a stored prompt
+        "The twin city of Riga is",  # the same subject and relation, other words
+        "Riga's twin city is",
+        "Question: What is the twin city of Riga?\nAnswer:",
+        "What is the twin city of Warsaw? It is",
+    ]
+    not_asked = [
+        "The official language of Riga is",  # another relation of a stored subject
+        "The twin city of Tallinn is",  # another subject
+        "Army Institute of Technology, Pune is located in",  # inside longer names
+        "The twin city of Greenwich Township is",
+        "In Crown of Aragon, an official language is",
+        "Law & Order: LA debuted on",
+    ]
+    assert [p for p in asked if not stored.asked(p)] == []
+    assert [p for p in not_asked if stored.asked(p)] == []
+    assert list(named_subjects("Is Riga's twin, like Warsaw, in Europe?", {"Riga": 1, "Warsaw": 2}))
+    assert list(named_subjects("The twin city of Riga is", {"Warsaw": 1})) == []
+
+
+def test_locality_prompts_that_ask_another_stored_edits_question_are_left_out(
+    tmp_path: Path,
+) -> None:
+    records = [
+        {
+            "case_id": 0,
+            "subject": "Riga",
+            "prompt": "Riga is a twin city of",
+            "rephrase_prompt": "Riga is twinned with",
+            "target_new": "Warsaw",
+            "ground_truth": "Tallinn",
+            "locality_prompt": "The official language of Latvia is",
+        },
+        {
+            "case_id": 1,
+            "subject": "Oslo",
+            "prompt": "The twin city of Oslo is",
+            "rephrase_prompt": "Oslo is twinned with",
+            "target_new": "Barcelona",
+            "ground_truth": "Stockholm",
+            "locality_prompt": "The twin city of Riga is",  # asks case 0's question
+        },
+    ]
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps(records))
+    report = evaluate_routing(read_cases(path), 10, router="threshold", latency_queries=2)
+    assert report["locality_left_out"] == {"neighborhood": 1}
+    assert report["counts"]["neighborhood"] == 1 and report["locality"]["neighborhood"] == 1.0
+    table = CliRunner().invoke(
+        cli, ["eval", "routing", "--data", str(path), "--edits", "10", "--router", "threshold"]
+    )
+    assert table.exit_code == 0, table.output
+    assert "left out: 1 neighborhood prompts that ask another stored edit's question" in table.output
