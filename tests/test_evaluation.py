@@ -312,4 +312,6 @@ def test_locality_prompts_that_ask_another_stored_edits_question_are_left_out(
         cli, ["eval", "routing", "--data", str(path), "--edits", "10", "--router", "threshold"]
     )
     assert table.exit_code == 0, table.output
-    assert "left out: 1 neighborhood prompts that ask another stored edit's question" in table.output
+    assert (
+        "left out: 1 neighborhood prompts that ask another stored edit's question" in table.output
+    )
