@@ -103,7 +103,8 @@ SUBJECT_WORDS = 12  # the longest subject, in words, that StoredFacts looks for 
 
 class StoredFacts:
     """The facts a store holds, to tell which locality prompts ask one of them: a stored
-    edit's own prompt, or a stored edit's subject with the same relation as that edit
+    edit's own prompt (up to case and spacing), or a stored edit's subject with the same
+    relation as that edit
     (exactly, as :func:`memedit.question_forms.relation_of` reads both; prompts of
     relations it does not know count only when they are a stored prompt). Routing such a
     prompt to that edit is right, so evaluation leaves it out of locality, and router
@@ -113,20 +114,23 @@ class StoredFacts:
         self.prompts: set[str] = set()
         self.relations: dict[str, set[str]] = defaultdict(set)
         for edit in edits:
-            if edit.prompt:
-                self.prompts.add(edit.prompt)
+            self.prompts.add(_folded(edit.route_text))
             relation = relation_of(edit.route_text, edit.subject)
             if edit.subject and relation is not None:
                 self.relations[edit.subject].add(relation)
 
     def asked(self, prompt: str) -> bool:
         """Whether ``prompt`` asks a stored edit's question."""
-        if prompt in self.prompts:
+        if _folded(prompt) in self.prompts:
             return True
         return any(
             relation_of(prompt, subject) in self.relations[subject]
             for subject in named_subjects(prompt, self.relations)
         )
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def named_subjects(text: str, subjects: Mapping[str, object]) -> Iterator[str]:
