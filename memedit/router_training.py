@@ -11,10 +11,7 @@ also gets question forms (:mod:`memedit.question_forms`): questions on its
 relation, some wrapped in a prompt template, as positives, and questions on
 another relation of its subject as negatives, because people ask questions
 where benchmarks state cloze prompts. The loss is balanced between the
-two classes. A locality prompt that asks another training edit's question (the
-store holds "Riga is a twin city of Warsaw" and a neighbourhood prompt is "The twin
-city of Riga is") is left out, as evaluation leaves it out: it is not a negative.
-The second look's reading of a pair is its mean-pooled token states
+two classes. The second look's reading of a pair is its mean-pooled token states
 after the embedder's first ``PAIR_LAYERS`` layers (2 of MiniLM's 6): cheaper than the
 whole encoder, and better on the held-aside edits (worst goal metric 0.877 against
 0.858 with all six; 0.874 with one layer, 0.882 with three, 0.883 with four; two
@@ -53,7 +50,6 @@ from memedit.embedder import Embedder
 from memedit.evaluation import (
     QUESTION_KINDS,
     RoutingQuery,
-    StoredFacts,
     own_prompt,
     question_queries,
     routing_queries,
@@ -697,15 +693,6 @@ def subset(data: PairData, keep_queries: np.ndarray) -> PairData:
     )
 
 
-def without_asked(data: PairData, store: LiveEdits) -> tuple[PairData, int]:
-    """``data`` without the locality prompts that ask one of ``store``'s questions
-    (:class:`memedit.evaluation.StoredFacts`), and how many there were: routing them to that
-    edit is right, so they are not negatives."""
-    stored = StoredFacts(store.edit(n) for n in range(len(store.live)))
-    asked = np.array([q.case is None and stored.asked(q.text) for q in data.queries], dtype=bool)
-    return (subset(data, ~asked), int(asked.sum())) if asked.any() else (data, 0)
-
-
 def save_pairs(data: PairData, path: Path) -> None:
     """Cache pairs: embedding them is most of the training time."""
     np.savez_compressed(
@@ -876,9 +863,6 @@ def train_router(
             part.features[:, : embedder.dimension] = read_pairs_through(
                 part, store, embedder, pair_layers, layered, log
             )
-        part, asked = without_asked(part, store)
-        if asked:
-            log(f"{name}: {asked:,} locality prompts left out (a stored edit's question)")
         if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
             if triples_share < 1.0:

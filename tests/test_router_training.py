@@ -30,7 +30,6 @@ from memedit.router_training import (
     short_name,
     shortened_queries,
     subset,
-    without_asked,
 )
 
 DIM = 4  # embedding width of the synthetic pair features
@@ -250,32 +249,3 @@ def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not output.exists()
-
-
-def test_training_leaves_out_locality_prompts_that_ask_another_stored_edits_question() -> None:
-    cases = [
-        EditCase(EditDraft(subject="Riga", prompt="Riga is a twin city of", target="Warsaw")),
-        EditCase(EditDraft(subject="Oslo", prompt="The twin city of Oslo is", target="Paris")),
-    ]
-    store = LiveEdits.of(cases)
-    queries = [
-        RoutingQuery("Riga is a twin city of", 0, "reliability"),
-        RoutingQuery("The twin city of Riga is", None, "neighborhood"),  # case 0's question
-        RoutingQuery("The official language of Riga is", None, "relation_specificity"),
-        RoutingQuery("The twin city of Oslo is", 1, "reliability"),
-    ]
-    pair_query = np.array([0, 0, 1, 1, 2, 3])
-    data = PairData(
-        features=np.arange(len(pair_query), dtype=np.float32)[:, None].repeat(3 * DIM + SCALARS, 1),
-        labels=np.array([1, 0, 0, 0, 0, 1], np.float32),
-        pair_query=pair_query,
-        pair_rank=np.array([0, 1, 0, 1, 0, 0]),
-        queries=queries,
-        own_rank=np.array([0, -1, -1, 0]),
-        pair_edit=np.array([0, 1, 0, 1, 0, 1]),
-    )
-    kept, asked = without_asked(data, store)
-    assert asked == 1
-    assert [q.text for q in kept.queries] == [queries[i].text for i in (0, 2, 3)]
-    assert kept.pair_query.tolist() == [0, 0, 1, 2] and kept.features[:, 0].tolist() == [0, 1, 4, 5]
-    assert without_asked(kept, store) == (kept, 0)
