@@ -115,6 +115,12 @@ class Embedder:
             )
         return int(dim)
 
+    @property
+    def layers(self) -> int:
+        """How many transformer layers the model has (:meth:`encode_layers` reads through
+        up to this many; through all of them it is :meth:`encode`)."""
+        return len(self._bert().encoder.layer)
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embed many texts in one call: shape (len(texts), dimension), float32, unit length."""
         if not texts:
@@ -197,7 +203,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         transformer = self._bert()
-        depth = len(transformer.encoder.layer)
+        depth = self.layers
         if not 1 <= layers <= depth:
             raise EmbedderError(
                 f"Embedder {self.id!r} has {depth} layers; a reading of {layers} is not possible. "

@@ -278,7 +278,7 @@ class LiveEdits:
 class PairData:
     features: (
         np.ndarray
-    )  # (pairs, 3 * dimension + 4): pair embedding, query*edit, |query-edit|, scalars
+    )  # (pairs, 3 * dimension + 4): pair reading, query*edit, |query-edit|, scalars
     labels: np.ndarray  # (pairs,)
     pair_query: np.ndarray  # (pairs,) index of the query each pair belongs to
     pair_rank: np.ndarray  # (pairs,) rank of the candidate among the query's neighbours
@@ -300,7 +300,8 @@ def build_pairs(
     log: Callable[[str], None] = lambda _: None,
 ) -> PairData:
     """Route every query of ``cases`` (or the given ``queries`` about them) against an index of
-    all their edits; make the head's pairs."""
+    all their edits; make the head's pairs. Their second-look readings (the first
+    ``3 * dimension`` columns' first third) are zeros here, for :func:`read_pairs_through`."""
     import faiss
 
     store = LiveEdits.of(cases)
@@ -329,9 +330,6 @@ def build_pairs(
     pair_index, texts, others = pair_features(
         PAIR_TEMPLATE, [q.text for q in queries], query_vectors, candidates, gate, top_m
     )
-    started = time.perf_counter()
-    pair_vectors = embedder.encode(texts, progress=True)
-    log(f"embedded {len(texts):,} pairs in {time.perf_counter() - started:.0f}s")
     own = np.array([owner[q.case] if q.case is not None else -1 for q in queries])
     labels = np.array([neighbours[qi, ci] == own[qi] for qi, ci in pair_index], dtype=np.float32)
     own_rank = np.array(
@@ -342,6 +340,7 @@ def build_pairs(
             for i in range(len(queries))
         ]
     )
+    pair_vectors = np.zeros((len(texts), embedder.dimension), np.float32)  # read later
     return PairData(
         features=np.concatenate([pair_vectors, others], axis=1).astype(np.float32),
         labels=labels,
@@ -858,11 +857,11 @@ def train_router(
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 save_pairs(part, path)
-        if pair_layers is not None:
-            layered = None if path is None else path.with_suffix(f".layers{pair_layers}.npz")
-            part.features[:, : embedder.dimension] = read_pairs_through(
-                part, store, embedder, pair_layers, layered, log
-            )
+        depth = embedder.layers if pair_layers is None else pair_layers  # all: encode()'s reading
+        layered = None if path is None else path.with_suffix(f".layers{depth}.npz")
+        part.features[:, : embedder.dimension] = read_pairs_through(
+            part, store, embedder, depth, layered, log
+        )
         if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
             if triples_share < 1.0:
