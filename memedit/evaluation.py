@@ -104,11 +104,11 @@ SUBJECT_WORDS = 12  # the longest subject, in words, that StoredFacts looks for 
 class StoredFacts:
     """The facts a store holds, to tell which locality prompts ask one of them: a stored
     edit's own prompt (up to case and spacing), or a stored edit's subject with the same
-    relation as that edit
-    (exactly, as :func:`memedit.question_forms.relation_of` reads both; prompts of
-    relations it does not know count only when they are a stored prompt). Routing such a
-    prompt to that edit is right, so evaluation leaves it out of locality, and router
-    training does not teach the head to refuse it."""
+    relation as that edit (exactly, as :func:`memedit.question_forms.relation_of` reads
+    both; prompts of relations it does not know count only when they are a stored prompt).
+    Routing such a prompt to that edit is right, so evaluation leaves it out of locality.
+    (Router training keeps such prompts as negatives: a head trained without them was no
+    better; the README has the figures.)"""
 
     def __init__(self, edits: Iterable[Edit]) -> None:
         self.prompts: set[str] = set()

@@ -301,7 +301,7 @@ def build_pairs(
 ) -> PairData:
     """Route every query of ``cases`` (or the given ``queries`` about them) against an index of
     all their edits; make the head's pairs. Their second-look readings (the first
-    ``3 * dimension`` columns' first third) are zeros here, for :func:`read_pairs_through`."""
+    ``dimension`` feature columns) are left as zeros, for :func:`read_pairs_through`."""
     import faiss
 
     store = LiveEdits.of(cases)
