@@ -276,7 +276,11 @@ def test_stored_facts_know_which_prompts_ask_a_stored_edits_question() -> None:
     ]
     assert [p for p in asked if not stored.asked(p)] == []
     assert [p for p in not_asked if stored.asked(p)] == []
-    assert list(named_subjects("Is Riga's twin, like Warsaw, in Europe?", {"Riga": 1, "Warsaw": 2}))
+    subjects = {"Riga": 1, "Warsaw": 2}
+    assert list(named_subjects("Is Riga's twin, like Warsaw, in Europe?", subjects)) == [
+        "Riga",
+        "Warsaw",
+    ]
     assert list(named_subjects("The twin city of Riga is", {"Warsaw": 1})) == []
 
 
