@@ -33,6 +33,7 @@ from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
 from memedit.router import RouteResult, ScopeClassifier, classifier_from_config, default_classifier
 from memedit.stores import StoreBackend, StoreTransaction, open_backend, store_exists
+from memedit.stores.base import SearchHit
 
 MAX_BATCH_EDITS = 5_000_000
 MAX_QUERY_BYTES = 16_384
@@ -422,15 +423,9 @@ class EditStore:
     ) -> list[RouteResult]:
         """Route a batch of queries: one encoder call for them all (and, with the learnt
         router, one more per round of second looks, each round one pair per unsure query)."""
-        self._check_queries(queries)
-        config = self.config
-        router = classifier_from_config(config.get("router"))
-        if k is not None and not 1 <= k <= 100:
-            raise MemeditError(f"k must be between 1 and 100; got {k}.")
+        router, vectors, found = self._nearest(queries, k)
         if not queries:
             return []
-        vectors = self._encode(list(queries), dimension=int(config["dimension"]))
-        found = self._backend.search(vectors, k or router.top_k)
         return router.decide(list(queries), vectors, found, self.embedder, threshold)
 
     def route_sweep(
@@ -439,12 +434,9 @@ class EditStore:
         """For each threshold, each query's best edit (its id, None without candidates) and
         score, as :meth:`route_many` at that threshold would rank them, from one routing pass:
         what calibration compares thresholds with."""
-        self._check_queries(queries)
-        router = classifier_from_config(self.config.get("router"))
+        router, vectors, found = self._nearest(queries)
         if not queries:
             return [[] for _ in thresholds]
-        vectors = self._encode(list(queries))
-        found = self._backend.search(vectors, router.top_k)
         tops = router.tops(list(queries), vectors, found, self.embedder, thresholds)
         return [
             [
@@ -455,6 +447,22 @@ class EditStore:
             ]
             for per_query in tops
         ]
+
+    def _nearest(
+        self, queries: Sequence[str], k: int | None = None
+    ) -> tuple[ScopeClassifier, np.ndarray, list[list[SearchHit]]]:
+        """What routing starts from: the store's classifier, and the queries' vectors and
+        nearest live edits (``k``, or the classifier's top_k; none for no queries), with one
+        config read."""
+        self._check_queries(queries)
+        config = self.config
+        router = classifier_from_config(config.get("router"))
+        if k is not None and not 1 <= k <= 100:
+            raise MemeditError(f"k must be between 1 and 100; got {k}.")
+        if not queries:
+            return router, np.zeros((0, int(config["dimension"])), np.float32), []
+        vectors = self._encode(list(queries), dimension=int(config["dimension"]))
+        return router, vectors, self._backend.search(vectors, k or router.top_k)
 
     @staticmethod
     def _check_queries(queries: Sequence[str]) -> None:

@@ -363,6 +363,10 @@ def test_bad_queries(store: EditStore) -> None:
         store.route("  ")
     with pytest.raises(MemeditError, match="at most"):
         store.route("x" * 20_000)
+    for k in (0, 101):
+        with pytest.raises(MemeditError, match="k must be between 1 and 100"):
+            store.route("Where is the Eiffel Tower?", k=k)
+    assert store.route_many([]) == []
     assert not store.route("anything at all").in_scope  # empty store: nothing in scope
 
 
