@@ -13,8 +13,9 @@ Takes about 25 minutes on 2 CPU cores: embedding 89,000 queries (9 minutes), rea
 267,000 (query, edit) pairs through the first two layers (7 minutes; --pair-layers:
 what the second look reads at query time; 0 for the whole encoder, which did worse on
 the held-aside edits) and fitting (5 to 10 minutes); with --cache FOLDER, a second run
-only refits (6 minutes; the scalar features are recomputed from the cached pairs, so
-changes to them need no new embeddings).
+with the same --seed only refits (6 minutes; the scalar features are recomputed from the
+cached pairs, so changes to them need no new embeddings; a cache of other queries is
+refused).
 
 With --triples, training also gets about 5,900 edits made from the Wikidata triples
 in pitfalls/ (memedit.triple_cases: 23 relations, ten phrasings each), routed
@@ -64,10 +65,16 @@ def main() -> None:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="a folder to keep the embedded pairs in (one .npz per source group), to retrain quickly",
+        help="a folder to keep the embedded pairs in (one .npz per source group), to retrain "
+        "quickly; pairs made from other queries (another --seed, or an older version) are refused",
     )
     parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the augmented queries (so a --cache folder holds one seed's) and the fit",
+    )
     parser.add_argument(
         "--cross-encoder",
         action="store_true",

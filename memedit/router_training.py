@@ -311,10 +311,9 @@ def build_pairs(
     log(f"embedded {len(live):,} edits in {time.perf_counter() - started:.0f}s")
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
-    prompts = {edits[i].prompt for i in live}
     if queries is None:
         queries = routing_queries(cases) + question_queries(cases)
-    queries = [q for q in queries if q.case is not None or q.text not in prompts]
+    queries = asked(queries, store)
     started = time.perf_counter()
     query_vectors = embedder.encode([q.text for q in queries], progress=True)
     similarities, neighbours = index.search(query_vectors, top_k)
@@ -379,9 +378,24 @@ def joined_pairs(
     )
 
 
-def cached_for(data: PairData, cases: Sequence[EditCase]) -> bool:
+def asked(queries: Sequence[RoutingQuery], store: LiveEdits) -> list[RoutingQuery]:
+    """The queries training routes: a query of no edit's that is a live edit's own prompt is
+    not a negative."""
+    prompts = {store.edits[i].prompt for i in store.live}
+    return [q for q in queries if q.case is not None or q.text not in prompts]
+
+
+def cached_for(
+    data: PairData, cases: Sequence[EditCase], queries: Sequence[RoutingQuery] | None = None
+) -> bool:
     """Whether cached pairs were built from these cases: each case's own prompt is in its
-    reliability queries (wrapped, prefixed, or with the name shortened, maybe)."""
+    reliability queries (wrapped, prefixed, or with the name shortened, maybe); and, given the
+    ``queries`` training would route now, whether they are the cached ones (a change to how
+    queries are made, or another seed, makes the cache stale)."""
+    if queries is not None and [(q.text, q.case, q.kind) for q in data.queries] != [
+        (q.text, q.case, q.kind) for q in asked(queries, LiveEdits.of(cases))
+    ]:
+        return False
 
     def holds(query: RoutingQuery) -> bool:
         if query.case is None or query.case >= len(cases):
@@ -836,23 +850,25 @@ def train_router(
     )
     if triples:
         log(f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/")
-    prefixes: list[str] | None = None  # read only when pairs are built
+    prefixes = prefix_sentences(data_root)  # cached pairs are checked against the queries
     parts, stores = [], []
     for name, group in (("benchmarks", cases), ("triples", triples)):
         if not group:
             continue
         store = LiveEdits.of(group)
         path = None if cache is None else cache / f"{name}.npz"
+        queries = augmented(routing_queries(group), prefixes, seed)
+        queries += question_queries(group) + shortened_queries(group, seed)
         if path is not None and path.is_file():
             part = load_pairs(path, embedder.dimension)
-            if not cached_for(part, group):
-                raise ValueError(f"{path} holds pairs of other training edits; delete it.")
+            if not cached_for(part, group, queries):
+                raise ValueError(
+                    f"{path} holds pairs of other training edits or queries (made by an older "
+                    "version or with another --seed); delete it, or pass another --cache folder."
+                )
             refresh_scalars(part, store)  # build_pairs computes them itself
             log(f"{name}: pairs read from {path}")
         else:
-            prefixes = prefix_sentences(data_root) if prefixes is None else prefixes
-            queries = augmented(routing_queries(group), prefixes, seed)
-            queries += question_queries(group) + shortened_queries(group, seed)
             part = build_pairs(group, embedder, queries=queries, log=log)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)

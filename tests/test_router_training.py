@@ -249,3 +249,42 @@ def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not output.exists()
+
+
+def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A head trained on slices of the training files loads and routes; a second run refits
+    from the cache (no new embedding); another seed's queries are not in it, so it is refused."""
+    import json
+
+    from conftest import shared_data
+
+    from memedit.router_training import PREFIX_SOURCE, TRAIN_SOURCES, train_router
+
+    root = tmp_path / "data"
+    for relative, _ in TRAIN_SOURCES:
+        records = json.loads(shared_data(relative).read_text(encoding="utf-8"))[:25]
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(json.dumps(records), encoding="utf-8")
+    passages = json.loads(shared_data(PREFIX_SOURCE).read_text(encoding="utf-8"))[:20]
+    (root / PREFIX_SOURCE).write_text(json.dumps(passages), encoding="utf-8")
+    cache, logged = tmp_path / "cache", []
+    settings = {"epochs": 2, "hidden": 8, "cache": cache, "log": logged.append}
+
+    head, info = train_router(root, tmp_path / "head", embedder, **settings)
+    assert (tmp_path / "head" / "router_head.safetensors").is_file()
+    loaded = RouterHead.load(tmp_path / "head")
+    assert loaded.threshold == head.threshold and 0.0 < head.threshold < 1.0
+    assert info["edits"] > 50 and info["positives"] > 0
+    assert (cache / "benchmarks.npz").is_file()
+    assert not any("pairs read from" in line for line in logged)
+
+    logged.clear()
+    again, _ = train_router(root, tmp_path / "again", embedder, **settings)
+    assert any("pairs read from" in line for line in logged)
+    assert again.threshold == head.threshold  # the same pairs, the same seed: the same head
+
+    with pytest.raises(ValueError, match="another --seed"):
+        train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
+    assert not (tmp_path / "seed1").exists()

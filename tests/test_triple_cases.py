@@ -196,6 +196,20 @@ def test_cached_pairs_are_checked_against_the_cases_they_were_built_from() -> No
         assert cached_for(replace(pairs_a, queries=[query]), person)
 
 
+def test_cached_pairs_are_checked_against_the_queries_training_would_route() -> None:
+    cases, _, pairs = _group(3, "Alpha ")
+    assert cached_for(pairs, cases, pairs.queries)
+    # the queries are made differently now (another generator, another seed): stale
+    other = [*pairs.queries[:-1], RoutingQuery("something else", None, "unrelated")]
+    assert not cached_for(pairs, cases, other)
+    assert not cached_for(pairs, cases, [*pairs.queries, RoutingQuery("more", None, "unrelated")])
+    relabelled = [replace(pairs.queries[0], kind="generality"), *pairs.queries[1:]]
+    assert not cached_for(pairs, cases, relabelled)
+    # a query of no edit's that is a live edit's own prompt is not routed, so not cached
+    asked_own_prompt = RoutingQuery(cases[0].draft.prompt, None, "neighborhood")
+    assert cached_for(pairs, cases, [*pairs.queries, asked_own_prompt])
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
