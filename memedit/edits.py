@@ -25,6 +25,7 @@ from typing import Any, Literal
 from memedit.errors import InvalidEditError
 from memedit.facts import parse_fact
 from memedit.ids import is_ulid, new_ulid
+from memedit.question_forms import relation_of
 
 MAX_TEXT_BYTES = 4096
 MAX_TAGS = 32
@@ -97,7 +98,14 @@ def _clean_tags(tags: Any) -> tuple[str, ...]:
 
 def relation_key(subject: str | None, prompt: str | None, relation: str | None) -> str | None:
     """A key equal for two phrasings of the same relation: an explicit relation
-    id when given, else the prompt with the subject masked out."""
+    id when given, else the relation :func:`memedit.question_forms.relation_of` reads in the
+    prompt ("X is located in" and "X can be found in" are both ``country_located``), else
+    the prompt with the subject masked out (or the template the free-text parser derived)."""
+    if relation and "{}" not in relation:  # an id; "{} is in" is a template the parser derived
+        return "rel:" + _normalise(relation)
+    known = relation_of(prompt, subject) if prompt else None
+    if known is not None:
+        return "known:" + known
     if relation:
         return "rel:" + _normalise(relation)
     if subject and prompt:
@@ -105,6 +113,14 @@ def relation_key(subject: str | None, prompt: str | None, relation: str | None) 
         if s and s in p:
             return "tpl:" + p.replace(s, "{}", 1).rstrip(" ,:;.")
     return None
+
+
+def conflict_key(subject: str | None, prompt: str | None, relation: str | None) -> str | None:
+    """Equal for two edits on the same subject and relation (the newer supersedes the older);
+    None when the relation is unknown. Stored with each edit: a change to how relations are
+    keyed (here or in :mod:`memedit.question_forms`) needs a store migration."""
+    key = relation_key(subject, prompt, relation) if subject else None
+    return _normalise(subject) + "\x1f" + key if key else None
 
 
 @dataclass(frozen=True)
@@ -150,10 +166,10 @@ class Edit:
             object.__setattr__(
                 self, "content_hash", content_hash(self.text, self.prompt, self.target)
             )
-        if self.conflict_key is None and self.subject:
-            key = relation_key(self.subject, self.prompt, self.relation)
+        if self.conflict_key is None:
+            key = conflict_key(self.subject, self.prompt, self.relation)
             if key:
-                object.__setattr__(self, "conflict_key", _normalise(self.subject) + "\x1f" + key)
+                object.__setattr__(self, "conflict_key", key)
 
     @property
     def live(self) -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from memedit.edits import Edit, Status
+from memedit.edits import Edit, Status, conflict_key
 from memedit.errors import NotAStoreError, StoreError, StoreLockedError
 from memedit.stores.base import SearchHit, StoreBackend, StoreTransaction
 from memedit.stores.faiss_index import VectorIndex, choose_kind
@@ -74,6 +74,18 @@ def m001_create_tables(db: Database) -> None:
     db.execute("CREATE TABLE embeddings (seq INTEGER PRIMARY KEY, vector BLOB NOT NULL)")
     db.execute("CREATE TABLE retired (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL)")
     db.table("config").create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_conflict_keys_by_known_relation(db: Database) -> None:
+    """Conflict keys name the relation :mod:`memedit.question_forms` reads in a prompt, not the
+    prompt's wording ("X is in" and "X is located in" are one relation): recompute stored keys.
+    Edits left live on one key stay live; the next edit on that key settles them."""
+    rows = db.execute("SELECT seq, subject, prompt, relation, conflict_key FROM edits").fetchall()
+    for seq, subject, prompt, relation, stored in rows:
+        key = conflict_key(subject, prompt, relation)
+        if key != stored:
+            db.execute("UPDATE edits SET conflict_key = ? WHERE seq = ?", [key, seq])
 
 
 _EDIT_COLUMNS = (

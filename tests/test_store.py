@@ -84,6 +84,49 @@ def test_newer_fact_on_same_subject_and_relation_supersedes(store: EditStore) ->
     assert [e.id for e in routed.edits] == [berlin.id]  # history is never routed
 
 
+def test_the_same_relation_in_other_words_supersedes(store: EditStore) -> None:
+    """Relations the question-form patterns know conflict whatever the wording; others only
+    when worded alike, and never across relations."""
+    rome = store.add("The Eiffel Tower is in Rome.")
+    paris = store.add("The Eiffel Tower is located in Paris.")  # country_located, other words
+    assert store.get(rome.id).superseded_by == paris.id
+    first = store.add_many(
+        [{"subject": "Tel Aviv", "prompt": "Tel Aviv is a twin city of", "target": "Miami"}]
+    )
+    second = store.add_many(
+        [{"subject": "Tel Aviv", "prompt": "The twin city of Tel Aviv is", "target": "Oslo"}]
+    )
+    assert second.superseded == [(first.added[0].id, second.added[0].id)]
+    architect = store.add("The Eiffel Tower was designed by Gustave Eiffel.")  # another relation
+    plays = store.add("Toko Yasuda plays the piano.")
+    assert {architect.id, plays.id, paris.id} <= {e.id for e in store.edits()}
+
+
+def test_opening_an_older_store_rekeys_its_conflicts(tmp_path: Path) -> None:
+    """Stores written before conflict keys named known relations get them on open
+    (migration m002); edits already live stay live until the next edit on the key."""
+    from sqlite_utils import Database
+
+    from memedit.stores.sqlite import migrations
+
+    path = tmp_path / "old"
+    with EditStore(path) as store:
+        rome = store.add("The Eiffel Tower is in Rome.")
+        kept = store.add("The Eiffel Tower was designed by Gustave Eiffel.")
+    conn = sqlite3.connect(path / "memedit.db")
+    old_key = rome.conflict_key.replace("known:country_located", "rel:{} is in")  # as written then
+    conn.execute("UPDATE edits SET conflict_key = ? WHERE id = ?", [old_key, rome.id])
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm002%'")
+    conn.commit()
+    conn.close()
+    with EditStore(path) as store:
+        assert store.get(rome.id).conflict_key == rome.conflict_key
+        names = [m.name for m in migrations.applied(Database(path / "memedit.db"))]
+        assert any(name.startswith("m002") for name in names)
+        paris = store.add("The Eiffel Tower is located in Paris.")
+        assert store.get(rome.id).superseded_by == paris.id and store.get(kept.id).live
+
+
 def test_conflicting_pairs_from_the_pitfalls_data(store: EditStore, tmp_path: Path) -> None:
     records = json.loads(shared_data("pitfalls/coverage_edit.json").read_text())[:30]
     path = tmp_path / "pairs.json"
