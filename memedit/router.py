@@ -614,9 +614,10 @@ def shipped_head() -> RouterHead | None:
     return RouterHead.load()
 
 
-def pair_text(template: str, query: str, edit: Edit) -> str:
-    """What the second look reads: the query and the edit's question part."""
-    return template.replace("{query}", query).replace("{edit}", edit.route_text)
+def pair_text(template: str, query: str, question: str) -> str:
+    """What the second look reads: the query and the edit's question part (the one whose
+    vector matched: see :attr:`memedit.stores.base.SearchHit.key`)."""
+    return template.replace("{query}", query).replace("{edit}", question)
 
 
 def pair_features(
@@ -639,7 +640,7 @@ def pair_features(
             scalars = scalar_features(query, hit.edit.subject, hit.similarity, ci)
             q, e = query_vectors[qi], hit.vector
             index.append((qi, ci))
-            texts.append(pair_text(head_template, query, hit.edit))
+            texts.append(pair_text(head_template, query, hit.route_text))
             rows.append(np.concatenate([q * e, np.abs(q - e), scalars]))
     width = 2 * query_vectors.shape[1] + SCALARS
     return index, texts, np.asarray(rows, dtype=np.float32).reshape(-1, width)

@@ -243,6 +243,7 @@ class LiveEdits:
     edits: list[Edit]  # one per case
     live: list[int]  # for each live edit, the case it comes from
     owner: list[int]  # for each case, the position in ``live`` of the edit holding its fact
+    keys: list[int]  # the cases whose vectors a store indexes: live and superseded edits alike
 
     @classmethod
     def of(cls, cases: Sequence[EditCase]) -> LiveEdits:
@@ -256,7 +257,8 @@ class LiveEdits:
         live = sorted({holder[e.conflict_key or e.content_hash] for e in edits})
         position = {case: n for n, case in enumerate(live)}
         owner = [position[holder[e.conflict_key or e.content_hash]] for e in edits]
-        return cls(edits, live, owner)
+        keys = sorted({holder[e.content_hash] for e in edits})  # the same text is stored once
+        return cls(edits, live, owner, keys)
 
     def edit(self, position: int) -> Edit:
         return self.edits[self.live[position]]
@@ -267,11 +269,13 @@ class LiveEdits:
         edits: list[Edit] = []
         live: list[int] = []
         owner: list[int] = []
+        keys: list[int] = []
         for part in parts:
             owner += [len(live) + o for o in part.owner]
             live += [len(edits) + i for i in part.live]
+            keys += [len(edits) + i for i in part.keys]
             edits += part.edits
-        return cls(edits, live, owner)
+        return cls(edits, live, owner, keys)
 
 
 @dataclass
@@ -287,6 +291,9 @@ class PairData:
         np.ndarray
     )  # (queries,) rank of the query's own edit among its neighbours, -1 if absent
     pair_edit: np.ndarray  # (pairs,) the candidate: its position among the live edits
+    # (pairs,) the case whose vector matched: the candidate's own, or an edit it superseded
+    # (None: the candidate's own everywhere, as caches made before superseded edits were keys)
+    pair_key: np.ndarray | None = None
 
 
 def build_pairs(
@@ -305,10 +312,10 @@ def build_pairs(
     import faiss
 
     store = LiveEdits.of(cases)
-    edits, live, owner = store.edits, store.live, store.owner
+    edits, live, owner, keys = store.edits, store.live, store.owner, store.keys
     started = time.perf_counter()
-    vectors = embedder.encode([edits[i].route_text for i in live], progress=True)
-    log(f"embedded {len(live):,} edits in {time.perf_counter() - started:.0f}s")
+    vectors = embedder.encode([edits[i].route_text for i in keys], progress=True)
+    log(f"embedded {len(keys):,} edits in {time.perf_counter() - started:.0f}s")
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     if queries is None:
@@ -316,26 +323,38 @@ def build_pairs(
     queries = asked(queries, store)
     started = time.perf_counter()
     query_vectors = embedder.encode([q.text for q in queries], progress=True)
-    similarities, neighbours = index.search(query_vectors, top_k)
+    similarities, neighbours = index.search(query_vectors, 2 * top_k)
     log(f"embedded and searched {len(queries):,} queries in {time.perf_counter() - started:.0f}s")
-    candidates = [
-        [
-            SearchHit(edits[live[j]], float(s), vectors[j])
-            for s, j in zip(srow, nrow, strict=True)
-            if j >= 0
-        ]
-        for srow, nrow in zip(similarities, neighbours, strict=True)
-    ]
+    # as the store searches: each live edit once, at its nearest key (its own vector or that
+    # of an edit it superseded), up to top_k of them
+    candidates: list[list[SearchHit]] = []
+    found_owner: list[list[int]] = []
+    found_key: list[list[int]] = []
+    for srow, nrow in zip(similarities, neighbours, strict=True):
+        hits: list[SearchHit] = []
+        owners: list[int] = []
+        matched: list[int] = []
+        for s, j in zip(srow, nrow, strict=True):
+            if j < 0 or owner[keys[j]] in owners:
+                continue
+            holder, key = owner[keys[j]], keys[j]
+            text = None if key == live[holder] else edits[key].route_text
+            hits.append(SearchHit(edits[live[holder]], float(s), vectors[j], text))
+            owners.append(holder)
+            matched.append(key)
+            if len(hits) == top_k:
+                break
+        candidates.append(hits)
+        found_owner.append(owners)
+        found_key.append(matched)
     pair_index, texts, others = pair_features(
         PAIR_TEMPLATE, [q.text for q in queries], query_vectors, candidates, gate, top_m
     )
-    own = np.array([owner[q.case] if q.case is not None else -1 for q in queries])
-    labels = np.array([neighbours[qi, ci] == own[qi] for qi, ci in pair_index], dtype=np.float32)
+    own = [owner[q.case] if q.case is not None else -1 for q in queries]
+    labels = np.array([found_owner[qi][ci] == own[qi] for qi, ci in pair_index], dtype=np.float32)
     own_rank = np.array(
         [
-            int(np.where(neighbours[i] == own[i])[0][0])
-            if own[i] >= 0 and (neighbours[i] == own[i]).any()
-            else -1
+            found_owner[i].index(own[i]) if own[i] >= 0 and own[i] in found_owner[i] else -1
             for i in range(len(queries))
         ]
     )
@@ -347,7 +366,8 @@ def build_pairs(
         pair_rank=np.array([ci for _, ci in pair_index]),
         queries=queries,
         own_rank=own_rank,
-        pair_edit=np.array([neighbours[qi, ci] for qi, ci in pair_index], dtype=np.int64),
+        pair_edit=np.array([found_owner[qi][ci] for qi, ci in pair_index], dtype=np.int64),
+        pair_key=np.array([found_key[qi][ci] for qi, ci in pair_index], dtype=np.int64),
     )
 
 
@@ -357,11 +377,13 @@ def joined_pairs(
     """Pairs of several groups of cases, each built against its own store, renumbered to index
     the groups' cases, queries and live edits one after another (as :meth:`LiveEdits.joined`)."""
     queries: list[RoutingQuery] = []
-    pair_query, pair_edit = [], []
+    pair_query, pair_edit, pair_key = [], [], []
     cases = live = 0
     for part, count, store in zip(parts, case_counts, stores, strict=True):
         pair_query.append(part.pair_query + len(queries))
         pair_edit.append(part.pair_edit + live)
+        if part.pair_key is not None:
+            pair_key.append(part.pair_key + cases)  # a store's edits are its cases, in order
         queries += [
             replace(q, case=None if q.case is None else q.case + cases) for q in part.queries
         ]
@@ -375,6 +397,7 @@ def joined_pairs(
         queries=queries,
         own_rank=np.concatenate([p.own_rank for p in parts]),
         pair_edit=np.concatenate(pair_edit),
+        pair_key=np.concatenate(pair_key) if len(pair_key) == len(parts) else None,
     )
 
 
@@ -392,9 +415,11 @@ def cached_for(
     reliability queries (wrapped, prefixed, or with the name shortened, maybe); and, given the
     ``queries`` training would route now, whether they are the cached ones (a change to how
     queries are made, or another seed, makes the cache stale)."""
-    if queries is not None and [(q.text, q.case, q.kind) for q in data.queries] != [
-        (q.text, q.case, q.kind) for q in asked(queries, LiveEdits.of(cases))
-    ]:
+    if queries is not None and (
+        data.pair_key is None  # made before superseded edits were keys of their successor
+        or [(q.text, q.case, q.kind) for q in data.queries]
+        != [(q.text, q.case, q.kind) for q in asked(queries, LiveEdits.of(cases))]
+    ):
         return False
 
     def holds(query: RoutingQuery) -> bool:
@@ -557,9 +582,16 @@ def choose_band(
 def pair_texts(data: PairData, store: LiveEdits) -> list[str]:
     """What the second look reads for every pair: "query [SEP] edit question"."""
     return [
-        pair_text(PAIR_TEMPLATE, data.queries[qi].text, store.edit(int(position)))
-        for qi, position in zip(data.pair_query, data.pair_edit, strict=True)
+        pair_text(PAIR_TEMPLATE, data.queries[qi].text, key_text(data, store, n))
+        for n, qi in enumerate(data.pair_query)
     ]
+
+
+def key_text(data: PairData, store: LiveEdits, pair: int) -> str:
+    """The question part whose vector a pair's candidate matched (see ``PairData.pair_key``)."""
+    if data.pair_key is None:
+        return store.edit(int(data.pair_edit[pair])).route_text
+    return store.edits[int(data.pair_key[pair])].route_text
 
 
 def cross_layer_names(transformer: Any, top: int = CROSS_TOP_LAYERS) -> list[str]:
@@ -703,23 +735,26 @@ def subset(data: PairData, keep_queries: np.ndarray) -> PairData:
         queries=[data.queries[i] for i in kept],
         own_rank=data.own_rank[kept],
         pair_edit=data.pair_edit[pairs],
+        pair_key=None if data.pair_key is None else data.pair_key[pairs],
     )
 
 
 def save_pairs(data: PairData, path: Path) -> None:
     """Cache pairs: embedding them is most of the training time."""
-    np.savez_compressed(
-        path,
-        features=data.features,
-        labels=data.labels,
-        pair_query=data.pair_query,
-        pair_rank=data.pair_rank,
-        own_rank=data.own_rank,
-        pair_edit=data.pair_edit,
-        query_text=np.array([q.text for q in data.queries]),
-        query_case=np.array([-1 if q.case is None else q.case for q in data.queries]),
-        query_kind=np.array([q.kind for q in data.queries]),
-    )
+    arrays: dict[str, np.ndarray] = {
+        "features": data.features,
+        "labels": data.labels,
+        "pair_query": data.pair_query,
+        "pair_rank": data.pair_rank,
+        "own_rank": data.own_rank,
+        "pair_edit": data.pair_edit,
+        "query_text": np.array([q.text for q in data.queries]),
+        "query_case": np.array([-1 if q.case is None else q.case for q in data.queries]),
+        "query_kind": np.array([q.kind for q in data.queries]),
+    }
+    if data.pair_key is not None:
+        arrays["pair_key"] = data.pair_key
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
 def load_pairs(path: Path, dimension: int) -> PairData:
@@ -742,6 +777,7 @@ def load_pairs(path: Path, dimension: int) -> PairData:
         queries,
         raw["own_rank"],
         raw["pair_edit"],
+        raw.get("pair_key"),
     )
 
 

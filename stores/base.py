@@ -21,11 +21,19 @@ from memedit.edits import Edit, Status
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A live edit near a query vector: its cosine similarity and its stored vector."""
+    """A live edit near a query vector: its cosine similarity and the stored vector that
+    matched. That vector is the edit's own, or (``key`` set) that of an edit it superseded:
+    an older phrasing of the same subject and relation still asks the live edit's question."""
 
     edit: Edit
     similarity: float
     vector: np.ndarray
+    key: str | None = None  # the superseded edit's question part, when its vector matched
+
+    @property
+    def route_text(self) -> str:
+        """The question part whose vector matched."""
+        return self.edit.route_text if self.key is None else self.key
 
 
 class StoreTransaction(ABC):

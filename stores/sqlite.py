@@ -38,7 +38,8 @@ from memedit.stores.faiss_index import VectorIndex, choose_kind
 DB_NAME = "memedit.db"
 INDEX_META_NAME = "index.json"
 STORE_FORMAT_VERSION = 1
-INDEX_FORMAT_VERSION = 1
+MAX_SUCCESSION = 64  # superseded-by links followed to find a live edit
+INDEX_FORMAT_VERSION = 2  # 2: superseded edits are indexed too (as keys of their successor)
 # Persist the index cache when this many vectors were added since it was last written.
 PERSIST_EVERY = 1024
 _CHUNK = 500
@@ -195,8 +196,7 @@ class _Transaction(StoreTransaction):
     def _retire(self, ids: Sequence[str]) -> None:
         for chunk in _chunks(list(ids)):
             self.conn.execute(
-                # only live edits are in an index; superseded ones were retired already
-                f"INSERT INTO retired (seq) SELECT seq FROM edits WHERE status = 'live' AND id IN ({_placeholders(len(chunk))})",
+                f"INSERT INTO retired (seq) SELECT seq FROM edits WHERE id IN ({_placeholders(len(chunk))})",
                 chunk,
             )
 
@@ -215,7 +215,7 @@ class _Transaction(StoreTransaction):
             revived = found[edit_id].with_status("live", None)
             self.insert([revived], np.frombuffer(row[0], dtype=np.float32).reshape(1, -1))
             return
-        self._retire([edit_id])
+        # a superseded edit stays in the index: its vector now finds the edit that replaced it
         self.conn.execute(
             "UPDATE edits SET status = ?, superseded_by = ? WHERE id = ?",
             (status, superseded_by, edit_id),
@@ -413,7 +413,9 @@ class SQLiteStore(StoreBackend):
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
         with self._index_lock:
             index = self._synced_index()
-            scores, seqs = index.search(queries, k)
+            # superseded edits are indexed as keys of their successor: look a little further
+            # so that k distinct live edits remain when several keys of one edit are near
+            scores, seqs = index.search(queries, 2 * k)
         wanted = sorted({int(s) for s in seqs.ravel() if s >= 0})
         found: dict[int, tuple[Edit, np.ndarray]] = {}
         conn = self._db().conn
@@ -421,7 +423,7 @@ class SQLiteStore(StoreBackend):
         for chunk in _chunks(wanted):
             rows = conn.execute(
                 f"SELECT {columns}, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
-                f"WHERE e.status = 'live' AND e.seq IN ({_placeholders(len(chunk))})",
+                f"WHERE e.seq IN ({_placeholders(len(chunk))})",
                 chunk,
             )
             for row in rows:
@@ -429,22 +431,69 @@ class SQLiteStore(StoreBackend):
                     _row_to_edit(row[:-1]),
                     np.frombuffer(row[-1], dtype=np.float32),
                 )
-        # SQLite wins: anything the index returns that is no longer live is dropped
-        return [
-            [
-                SearchHit(found[int(s)][0], float(score), found[int(s)][1])
-                for score, s in zip(row_scores, row_seqs, strict=True)
-                if int(s) in found
-            ]
-            for row_scores, row_seqs in zip(scores, seqs, strict=True)
-        ]
+        live = self._live_successors(conn, [edit for edit, _ in found.values()])
+        # SQLite wins: anything the index returns that is gone, or whose line of successors
+        # ends in no live edit, is dropped; each live edit appears once, at its best key
+        results = []
+        for row_scores, row_seqs in zip(scores, seqs, strict=True):
+            hits: list[SearchHit] = []
+            seen: set[str] = set()
+            for score, s in zip(row_scores, row_seqs, strict=True):
+                if int(s) not in found:
+                    continue
+                edit, vector = found[int(s)]
+                successor = live.get(edit.id)
+                if successor is None or successor.id in seen:
+                    continue
+                seen.add(successor.id)
+                key = None if successor.id == edit.id else edit.route_text
+                hits.append(SearchHit(successor, float(score), vector, key))
+                if len(hits) == k:
+                    break
+            results.append(hits)
+        return results
+
+    @staticmethod
+    def _live_successors(conn: sqlite3.Connection, edits: Iterable[Edit]) -> dict[str, Edit]:
+        """For each edit, the live edit at the end of its line of successors (itself when
+        live); edits whose line ends elsewhere (removed, or a cycle) are left out."""
+        resolved: dict[str, Edit] = {}
+        pending: dict[str, str] = {}  # edit id -> the successor id still to look up
+        for edit in edits:
+            if edit.live:
+                resolved[edit.id] = edit
+            elif edit.superseded_by:
+                pending[edit.id] = edit.superseded_by
+        for _ in range(MAX_SUCCESSION):
+            if not pending:
+                break
+            ids = sorted(set(pending.values()))
+            fetched: dict[str, Edit] = {}
+            for chunk in _chunks(ids):
+                rows = conn.execute(
+                    f"SELECT seq, {', '.join(_EDIT_COLUMNS)} FROM edits "
+                    f"WHERE id IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                fetched.update((e.id, e) for e in map(_row_to_edit, rows))
+            still: dict[str, str] = {}
+            for origin, target in pending.items():
+                successor = fetched.get(target)
+                if successor is None:
+                    continue
+                if successor.live:
+                    resolved[origin] = successor
+                elif successor.superseded_by:
+                    still[origin] = successor.superseded_by
+            pending = still
+        return resolved
 
     def stats(self) -> dict[str, Any]:
         files = [p for p in self.path.iterdir() if p.is_file()]
         with self._index_lock:
             kind = self._index.kind if self._index is not None else self._cached_meta().get("kind")
         return {
-            "index_kind": kind or choose_kind(self.count(live_only=True)),
+            "index_kind": kind or choose_kind(self.count()),  # superseded edits are indexed too
             "bytes_on_disk": sum(p.stat().st_size for p in files),
             "files": {p.name: p.stat().st_size for p in sorted(files)},
         }
@@ -533,11 +582,11 @@ class SQLiteStore(StoreBackend):
     def _rebuild(self, config: Mapping[str, Any], generation: int) -> None:
         conn = self._db().conn
         dimension = int(config["dimension"])
-        live = int(conn.execute("SELECT count(*) FROM edits WHERE status = 'live'").fetchone()[0])
-        index = VectorIndex(dimension, choose_kind(live))
+        indexed = int(conn.execute("SELECT count(*) FROM edits").fetchone()[0])
+        index = VectorIndex(dimension, choose_kind(indexed))
         max_seq = 0
         rows = conn.execute(
-            "SELECT e.seq, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq WHERE e.status = 'live' ORDER BY e.seq"
+            "SELECT e.seq, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq ORDER BY e.seq"
         )
         while batch := rows.fetchmany(8192):
             seqs = np.array([r[0] for r in batch], dtype=np.int64)
@@ -564,7 +613,7 @@ class SQLiteStore(StoreBackend):
         state = self._index_state
         rows = conn.execute(
             "SELECT e.seq, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
-            "WHERE e.seq > ? AND e.status = 'live' ORDER BY e.seq",
+            "WHERE e.seq > ? ORDER BY e.seq",
             [state["max_seq"]],
         ).fetchall()
         if rows:

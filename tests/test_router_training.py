@@ -288,3 +288,37 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     with pytest.raises(ValueError, match="another --seed"):
         train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
     assert not (tmp_path / "seed1").exists()
+
+
+def test_build_pairs_finds_a_live_edit_through_the_edits_it_superseded(
+    embedder: Embedder,
+) -> None:
+    """As the store searches: a superseded case's vector is a key of the edit that replaced
+    it, its queries are that edit's positives, and each live edit is a candidate once."""
+    from memedit.router_training import build_pairs, pair_texts
+
+    cases = [
+        EditCase(
+            EditDraft(subject="Tel Aviv", prompt="Tel Aviv is a twin city of", target="Miami")
+        ),
+        EditCase(
+            EditDraft(subject="Tel Aviv", prompt="The twin city of Tel Aviv is", target="Oslo")
+        ),
+        EditCase(EditDraft(subject="Riga", prompt="The twin city of Riga is", target="Lima")),
+    ]
+    store = LiveEdits.of(cases)
+    assert store.live == [1, 2] and store.owner == [0, 0, 1] and store.keys == [0, 1, 2]
+    queries = [
+        RoutingQuery("Tel Aviv is a twin city of", 0, "reliability"),
+        RoutingQuery("The twin city of Riga is", 2, "reliability"),
+    ]
+    data = build_pairs(cases, embedder, queries=queries, top_k=5, gate=0.0, top_m=5)
+    assert data.pair_key is not None
+    first = np.flatnonzero(data.pair_query == 0)
+    assert sorted(data.pair_edit[first].tolist()) == [0, 1]  # each live edit once
+    nearest = first[data.pair_rank[first] == 0][0]
+    assert data.pair_edit[nearest] == 0 and data.pair_key[nearest] == 0  # through case 0's key
+    assert data.labels[nearest] == 1.0 and data.own_rank[0] == 0
+    assert data.features[nearest, -SCALARS] > 0.999  # the superseded phrasing, word for word
+    texts = pair_texts(data, store)
+    assert texts[nearest].endswith("Tel Aviv is a twin city of")

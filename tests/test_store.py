@@ -102,6 +102,53 @@ def test_the_same_relation_in_other_words_supersedes(store: EditStore) -> None:
     assert {architect.id, plays.id, paris.id} <= {e.id for e in store.edits()}
 
 
+def test_a_superseded_phrasing_routes_to_the_edit_that_replaced_it(store: EditStore) -> None:
+    """The older edit's vector stays in the index as a key of its successor: its own prompt
+    still asks that question, now answered by the newer edit; removing the newer edit gives
+    the key back to the older one."""
+    first = store.add_many(
+        [{"subject": "Tel Aviv", "prompt": "Tel Aviv is a twin city of", "target": "Miami"}]
+    ).added[0]
+    second = store.add_many(
+        [{"subject": "Tel Aviv", "prompt": "The twin city of Tel Aviv is", "target": "Oslo"}]
+    ).added[0]
+    routed = store.route("Tel Aviv is a twin city of", k=5)
+    assert [e.edit.id for e in routed.edits] == [second.id]  # once, at its best key
+    assert routed.edits[0].in_scope and routed.edits[0].similarity > 0.999
+    hits = store._backend.search(store._encode(["Tel Aviv is a twin city of"]), 5)[0]
+    assert hits[0].edit.id == second.id and hits[0].key == "Tel Aviv is a twin city of"
+    assert hits[0].route_text == "Tel Aviv is a twin city of"
+    own = store._backend.search(store._encode(["The twin city of Tel Aviv is"]), 5)[0]
+    assert own[0].key is None and own[0].route_text == second.route_text
+
+    third = store.add_many(
+        [{"subject": "Tel Aviv", "prompt": "Tel Aviv's twin city is", "target": "Lima"}]
+    ).added[0]
+    assert store.get(second.id).superseded_by == third.id
+    for prompt in ("Tel Aviv is a twin city of", "The twin city of Tel Aviv is"):
+        routed = store.route(prompt, k=5)  # a line of successors ends at the live edit
+        assert [e.edit.id for e in routed.edits] == [third.id] and routed.edits[0].in_scope
+
+    store.remove([third.id])  # the second comes back, with the first's key
+    routed = store.route("Tel Aviv is a twin city of", k=5)
+    assert [e.edit.id for e in routed.edits] == [second.id] and routed.edits[0].in_scope
+    store.remove([second.id])
+    routed = store.route("Tel Aviv is a twin city of", k=5)
+    assert [e.edit.id for e in routed.edits] == [first.id]
+    assert store._backend.search(store._encode(["Tel Aviv is a twin city of"]), 5)[0][0].key is None
+
+
+def test_keys_of_one_edit_leave_room_for_other_edits(store: EditStore) -> None:
+    """Search returns k distinct live edits even when several keys of one edit are nearest."""
+    for target in ("Rome", "Berlin", "Madrid", "Vienna"):
+        store.add(f"The Eiffel Tower is located in {target}.")
+    store.add("The Colosseum is located in Paris.")
+    store.add("Big Ben is located in Dublin.")
+    hits = store._backend.search(store._encode(["Where is the Eiffel Tower?"]), 3)[0]
+    assert len(hits) == 3 and len({h.edit.id for h in hits}) == 3
+    assert hits[0].edit.target == "Vienna"
+
+
 def test_opening_an_older_store_rekeys_its_conflicts(tmp_path: Path) -> None:
     """Stores written before conflict keys named known relations get them on open
     (migration m002); edits already live stay live until the next edit on the key."""

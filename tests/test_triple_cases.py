@@ -154,6 +154,7 @@ def _group(n_cases: int, prefix: str) -> tuple[list[EditCase], LiveEdits, PairDa
             queries=queries,
             own_rank=np.zeros(len(queries), int),
             pair_edit=np.array([q.case if q.case is not None else 0 for q in queries]),
+            pair_key=np.array([q.case if q.case is not None else 0 for q in queries]),
         ),
     )
 
@@ -208,6 +209,8 @@ def test_cached_pairs_are_checked_against_the_queries_training_would_route() -> 
     # a query of no edit's that is a live edit's own prompt is not routed, so not cached
     asked_own_prompt = RoutingQuery(cases[0].draft.prompt, None, "neighborhood")
     assert cached_for(pairs, cases, [*pairs.queries, asked_own_prompt])
+    # made before superseded edits were keys of their successor: stale
+    assert not cached_for(replace(pairs, pair_key=None), cases, pairs.queries)
 
 
 @pytest.mark.parametrize(
