@@ -416,26 +416,32 @@ class SQLiteStore(StoreBackend):
             # superseded edits are indexed as keys of their successor: look a little further
             # so that k distinct live edits remain when several keys of one edit are near
             scores, seqs = index.search(queries, 2 * k)
-        wanted = sorted({int(s) for s in seqs.ravel() if s >= 0})
-        found: dict[int, tuple[Edit, np.ndarray]] = {}
         conn = self._db().conn
+        found: dict[int, tuple[Edit, np.ndarray]] = {}
+        live: dict[str, Edit] = {}  # edit id -> the live edit it stands for
+        tried: set[int] = set()
         columns = ", ".join("e." + c for c in ("seq", *_EDIT_COLUMNS))
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                f"SELECT {columns}, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
-                f"WHERE e.seq IN ({_placeholders(len(chunk))})",
-                chunk,
-            )
-            for row in rows:
-                found[int(row[0])] = (
-                    _row_to_edit(row[:-1]),
-                    np.frombuffer(row[-1], dtype=np.float32),
+
+        def fetch(wanted: Iterable[int]) -> None:
+            new = sorted({s for s in wanted if s >= 0} - tried)
+            tried.update(new)
+            edits = []
+            for chunk in _chunks(new):
+                rows = conn.execute(
+                    f"SELECT {columns}, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
+                    f"WHERE e.seq IN ({_placeholders(len(chunk))})",
+                    chunk,
                 )
-        live = self._live_successors(conn, [edit for edit, _ in found.values()])
-        # SQLite wins: anything the index returns that is gone, or whose line of successors
-        # ends in no live edit, is dropped; each live edit appears once, at its best key
-        results = []
-        for row_scores, row_seqs in zip(scores, seqs, strict=True):
+                for row in rows:
+                    edit = _row_to_edit(row[:-1])
+                    found[int(row[0])] = (edit, np.frombuffer(row[-1], dtype=np.float32))
+                    edits.append(edit)
+            live.update(self._live_successors(conn, edits))
+
+        def distinct(row_scores: np.ndarray, row_seqs: np.ndarray) -> list[SearchHit]:
+            # SQLite wins: anything the index returns that is gone, or whose line of
+            # successors ends in no live edit, is dropped; each live edit appears once,
+            # at its nearest key
             hits: list[SearchHit] = []
             seen: set[str] = set()
             for score, s in zip(row_scores, row_seqs, strict=True):
@@ -450,7 +456,16 @@ class SQLiteStore(StoreBackend):
                 hits.append(SearchHit(successor, float(score), vector, key))
                 if len(hits) == k:
                     break
-            results.append(hits)
+            return hits
+
+        # the k nearest first; the next ones only for queries that came up short
+        fetch(int(s) for s in seqs[:, :k].ravel())
+        results = [distinct(sc, sq) for sc, sq in zip(scores, seqs, strict=True)]
+        short = [i for i, hits in enumerate(results) if len(hits) < k and (seqs[i, k:] >= 0).any()]
+        if short:
+            fetch(int(s) for i in short for s in seqs[i, k:])
+            for i in short:
+                results[i] = distinct(scores[i], seqs[i])
         return results
 
     @staticmethod
