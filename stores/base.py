@@ -107,7 +107,9 @@ class StoreBackend(ABC):
 
     @abstractmethod
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
-        """For each query vector, up to ``k`` live edits with their similarity, best first."""
+        """For each query vector, up to ``k`` distinct live edits with their similarity, best
+        first. A live edit is found through its own vector or that of an edit it superseded
+        (same subject and relation), whichever is nearer (``SearchHit.key``)."""
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:

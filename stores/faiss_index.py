@@ -1,12 +1,12 @@
 """The FAISS index over edit vectors: a cache, never the source of truth.
 
-Ids in the index are the edits' ``seq`` numbers in SQLite. Edits retired
-since the index was built (removed or superseded) stay in it as tombstones
-and are excluded at search time with an ID selector; once they pile up the
-owner rebuilds the index from SQLite.
+Ids in the index are the edits' ``seq`` numbers in SQLite: live edits, and superseded
+ones (their vectors stand for the edits that replaced them). Edits removed since the
+index was built stay in it as tombstones and are excluded at search time with an ID
+selector; once they pile up the owner rebuilds the index from SQLite.
 
 Index kind follows size, in this one place:
-- below ``HNSW_MIN_VECTORS`` live edits, exact inner-product search (IndexFlatIP);
+- below ``HNSW_MIN_VECTORS`` indexed edits, exact inner-product search (IndexFlatIP);
   its cost grows linearly with the store: about 1 ms for one query at 20k
   vectors on one core, under a tenth of the ~12 ms it takes to embed the query;
 - from there on, HNSW (IndexHNSWFlat, M=32): under a millisecond whatever the
