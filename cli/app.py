@@ -354,6 +354,10 @@ def _print_route(result: RouteResult) -> None:
         mark = "*" if routed.in_scope else " "
         basis = f"{routed.basis or '':<11}  " if learnt else ""
         click.echo(f"{mark} {routed.score:6.3f}  {basis}{routed.id}  {_short(routed.text, 60)}")
+        if routed.via is not None:
+            click.echo(
+                f"{'':8}  {'':{len(basis)}}via an edit it superseded: {_short(routed.via, 50)}"
+            )
     if not result.edits:
         click.echo("  (the store has no live edits)")
 

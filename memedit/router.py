@@ -99,14 +99,16 @@ class Encoder(Protocol):
 @dataclass(frozen=True)
 class RoutedEdit:
     """One stored edit near a query: the classifier's ``score`` for it (a cosine
-    similarity or a probability), the decision, the raw cosine ``similarity``, and the
-    ``basis`` of the score (see ``BASES``)."""
+    similarity or a probability), the decision, the raw cosine ``similarity``, the
+    ``basis`` of the score (see ``BASES``), and ``via``: the question part of an edit it
+    superseded, when that is what the query matched (None: the edit's own)."""
 
     edit: Edit
     score: float
     in_scope: bool
     similarity: float | None = None
     basis: str | None = None
+    via: str | None = None
 
     @property
     def id(self) -> str:
@@ -124,6 +126,7 @@ class RoutedEdit:
             "in_scope": self.in_scope,
             "similarity": round(self.score if self.similarity is None else self.similarity, 6),
             "basis": self.basis,
+            "via": self.via,
             "subject": self.edit.subject,
             "target": self.edit.target,
         }
@@ -197,7 +200,9 @@ class ScopeClassifier(ABC):
         ):
             routed = sorted(
                 (
-                    RoutedEdit(hit.edit, float(score), float(score) >= cut, hit.similarity, basis)
+                    RoutedEdit(
+                        hit.edit, float(score), float(score) >= cut, hit.similarity, basis, hit.key
+                    )
                     for hit, score, basis in zip(found, scores, bases, strict=True)
                 ),
                 key=lambda r: r.score,

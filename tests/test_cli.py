@@ -87,6 +87,18 @@ def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) 
     assert data["superseded"][0]["superseded_by"] == data["added"][0]["id"]
     everything = json.loads(run(runner, "list", "--all", "--json", "--store", store).output)
     assert [e["status"] for e in everything] == ["superseded", "live"]
+    # one relation in other words supersedes too; the older words still reach the newer edit
+    run(runner, "add", "The Eiffel Tower is in Rome.", "--store", store)
+    paris = run(runner, "add", "The Eiffel Tower is located in Paris.", "--json", "--store", store)
+    paris_id = json.loads(paris.output)["added"][0]["id"]
+    query = "The Eiffel Tower is in"
+    routed = json.loads(run(runner, "route", query, "--json", "--store", store).output)
+    assert routed["in_scope"] and routed["edits"][0]["id"] == paris_id
+    assert routed["edits"][0]["via"] == "The Eiffel Tower is in"
+    assert (
+        "via an edit it superseded: The Eiffel Tower is in"
+        in run(runner, "route", query, "--store", store).output
+    )
 
 
 def test_add_file_with_format(runner: CliRunner, tmp_path: Path) -> None:

@@ -115,6 +115,9 @@ def test_a_superseded_phrasing_routes_to_the_edit_that_replaced_it(store: EditSt
     routed = store.route("Tel Aviv is a twin city of", k=5)
     assert [e.edit.id for e in routed.edits] == [second.id]  # once, at its best key
     assert routed.edits[0].in_scope and routed.edits[0].similarity > 0.999
+    assert routed.edits[0].via == "Tel Aviv is a twin city of"
+    assert routed.edits[0].to_dict()["via"] == "Tel Aviv is a twin city of"
+    assert store.route("The twin city of Tel Aviv is", k=5).edits[0].via is None
     hits = store._backend.search(store._encode(["Tel Aviv is a twin city of"]), 5)[0]
     assert hits[0].edit.id == second.id and hits[0].key == "Tel Aviv is a twin city of"
     assert hits[0].route_text == "Tel Aviv is a twin city of"
