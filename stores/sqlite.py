@@ -3,7 +3,7 @@
 Layout of a store folder::
 
     memedit.db      edits, their vectors (float32 blobs), config; WAL mode
-    index-*.faiss   FAISS index over live edit vectors (rebuildable cache)
+    index-*.faiss   FAISS index over live and superseded edit vectors (rebuildable cache)
     index.json      which index file is current, and what it was built from:
                     embedder, generation, last seq, tombstones
 
@@ -201,21 +201,9 @@ class _Transaction(StoreTransaction):
             )
 
     def set_status(self, edit_id: str, status: Status, superseded_by: str | None) -> None:
-        if status == "live":
-            # Revived edits get a new seq, so that index readers, which only add
-            # seqs they have not seen and never un-retire one, pick them up.
-            found = self.get_many([edit_id])
-            if edit_id not in found:
-                return
-            row = self.conn.execute(
-                "SELECT v.vector FROM embeddings v JOIN edits e ON e.seq = v.seq WHERE e.id = ?",
-                [edit_id],
-            ).fetchone()
-            self.delete([edit_id])
-            revived = found[edit_id].with_status("live", None)
-            self.insert([revived], np.frombuffer(row[0], dtype=np.float32).reshape(1, -1))
-            return
-        # a superseded edit stays in the index: its vector now finds the edit that replaced it
+        # Only the status changes: superseded edits stay in the index (their vectors find the
+        # edit that replaced them), so a revived edit is already there, and search reads
+        # each hit's status from SQLite.
         self.conn.execute(
             "UPDATE edits SET status = ?, superseded_by = ? WHERE id = ?",
             (status, superseded_by, edit_id),
@@ -621,7 +609,7 @@ class SQLiteStore(StoreBackend):
         self._save_index()
 
     def _catch_up(self, generation: int) -> None:
-        """Add edits written since the index was synced, retire those removed or superseded."""
+        """Add edits written since the index was synced, retire those removed."""
         assert self._index is not None
         conn = self._db().conn
         dimension = self._index.dimension
