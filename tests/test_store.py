@@ -206,6 +206,22 @@ def test_removing_the_newer_fact_revives_the_older(store: EditStore) -> None:
         store.get(berlin.id)
 
 
+def test_a_revival_reaches_a_reader_whose_index_is_older(tmp_path: Path) -> None:
+    """Another process's index, built while the older edit was superseded, routes to it once
+    it is revived (from the index cache on disk, too)."""
+    path = tmp_path / "s"
+    with EditStore(path) as writer:
+        rome = writer.add("The Eiffel Tower is located in Rome.")
+        berlin = writer.add("The Eiffel Tower is located in Berlin.")
+        with EditStore(path) as reader:
+            assert reader.route("Where is the Eiffel Tower?").edits[0].id == berlin.id
+            writer.remove([berlin.id])
+            routed = reader.route("Where is the Eiffel Tower?")
+            assert routed.in_scope and [e.id for e in routed.edits] == [rome.id]
+    with EditStore(path) as reopened:
+        assert [e.id for e in reopened.route("Where is the Eiffel Tower?").edits] == [rome.id]
+
+
 def test_remove_is_all_or_nothing(store: EditStore) -> None:
     keep = store.add("The Eiffel Tower is located in Rome.")
     before = snapshot(store)
