@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from memedit.embedder import get_embedder
+from memedit.errors import MemeditError
 from memedit.router import HEAD_DIR
 from memedit.router_training import PAIR_LAYERS, train_router
 
@@ -105,21 +106,24 @@ def main() -> None:
         parser.error(f"--triples-share must be in (0, 1]; got {args.triples_share}")
     if args.pair_layers < 0:
         parser.error(f"--pair-layers must be 0 (all layers) or more; got {args.pair_layers}")
-    head, info = train_router(
-        args.data_root,
-        args.output,
-        get_embedder(),
-        log=log,
-        epochs=args.epochs,
-        hidden=args.hidden,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        cache=args.cache,
-        cross_encoder=args.cross_encoder,
-        with_triples=args.triples,
-        triples_share=args.triples_share,
-        pair_layers=None if args.cross_encoder or args.pair_layers == 0 else args.pair_layers,
-    )
+    try:
+        head, info = train_router(
+            args.data_root,
+            args.output,
+            get_embedder(),
+            log=log,
+            epochs=args.epochs,
+            hidden=args.hidden,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+            cache=args.cache,
+            cross_encoder=args.cross_encoder,
+            with_triples=args.triples,
+            triples_share=args.triples_share,
+            pair_layers=None if args.cross_encoder or args.pair_layers == 0 else args.pair_layers,
+        )
+    except MemeditError as error:  # missing data, a stale --cache: one line, nothing written
+        sys.exit(f"Error: {error}")
     print(json.dumps({"threshold": head.threshold, **info}, indent=2))
     log(f"wrote {args.output}")
 

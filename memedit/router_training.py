@@ -47,6 +47,7 @@ import numpy as np
 
 from memedit.edits import Edit, build_edit
 from memedit.embedder import Embedder
+from memedit.errors import MemeditError
 from memedit.evaluation import (
     QUESTION_KINDS,
     RoutingQuery,
@@ -111,6 +112,10 @@ GOAL_KINDS = (
     "unrelated",
     *QUESTION_KINDS,
 )
+
+
+class StaleCacheError(MemeditError, ValueError):
+    """A --cache file that holds other pairs or readings than this run would make."""
 
 
 def _bucket(subject: str | None, salt: str = "") -> float:
@@ -837,7 +842,7 @@ def read_pairs_through(
             if str(saved["pairs_sha256"]) == key:
                 log(f"pair readings through {layers} layers read from {cache}")
                 return np.asarray(saved["readings"], dtype=np.float32)
-        raise ValueError(f"{cache} holds readings of other pairs; delete it.")
+        raise StaleCacheError(f"{cache} holds readings of other pairs; delete it.")
     started = time.perf_counter()
     readings = embedder.encode_layers(texts, layers, precision="float32", progress=True)
     log(
@@ -898,7 +903,7 @@ def train_router(
         if path is not None and path.is_file():
             part = load_pairs(path, embedder.dimension)
             if not cached_for(part, group, queries):
-                raise ValueError(
+                raise StaleCacheError(
                     f"{path} holds pairs of other training edits or queries (made by an older "
                     "version or with another --seed); delete it, or pass another --cache folder."
                 )

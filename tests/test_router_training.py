@@ -10,6 +10,7 @@ import pytest
 
 from memedit.edits import EditDraft
 from memedit.embedder import Embedder
+from memedit.errors import MemeditError
 from memedit.evaluation import RoutingQuery, routing_queries
 from memedit.formats import EditCase
 from memedit.question_forms import CLOZE_WRAPPERS
@@ -285,8 +286,9 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     assert any("pairs read from" in line for line in logged)
     assert again.threshold == head.threshold  # the same pairs, the same seed: the same head
 
-    with pytest.raises(ValueError, match="another --seed"):
+    with pytest.raises(ValueError, match="another --seed") as refused:
         train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
+    assert isinstance(refused.value, MemeditError)  # the script reports it in one line
     assert not (tmp_path / "seed1").exists()
 
 
@@ -322,3 +324,28 @@ def test_build_pairs_finds_a_live_edit_through_the_edits_it_superseded(
     assert data.features[nearest, -SCALARS] > 0.999  # the superseded phrasing, word for word
     texts = pair_texts(data, store)
     assert texts[nearest].endswith("Tel Aviv is a twin city of")
+
+
+def test_train_router_script_reports_missing_data_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_router.py"
+    output = tmp_path / "head"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--data-root",
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert "no such file" in done.stderr and "Traceback" not in done.stderr
+    assert not output.exists()
