@@ -25,6 +25,7 @@ from memedit.router_training import (
     PairData,
     augmented,
     choose_band,
+    choose_threshold,
     pair_texts,
     read_pairs_through,
     second_look_share,
@@ -102,6 +103,56 @@ def _head(width: int) -> RouterHead:
     return RouterHead("test", fast, full, BAND, 0.3, 3, 0.5, "{query} [SEP] {edit}", {})
 
 
+def _calibration(
+    kinds: dict[str, list[tuple[float, bool]]],
+) -> tuple[PairData, np.ndarray, np.ndarray]:
+    """Calibration queries with their best candidate's score and whether it is their own
+    edit, by kind (in-scope kinds have a case)."""
+    queries, best, right = [], [], []
+    for kind, scored in kinds.items():
+        for score, own in scored:
+            case = len(queries) if kind == "generality" else None
+            queries.append(RoutingQuery(f"q{len(queries)}", case, kind))
+            best.append(score)
+            right.append(own)
+    n = len(queries)
+    data = PairData(
+        np.zeros((n, 1), np.float32),
+        np.zeros(n, np.float32),
+        np.arange(n),
+        np.zeros(n, int),
+        queries,
+        np.zeros(n),
+        np.arange(n),
+    )
+    return data, np.array(best), np.array(right)
+
+
+@pytest.mark.parametrize(("scale", "expected"), [(1, 0.31), (10, 0.71)])
+def test_choose_threshold_takes_the_lowest_within_the_calibrations_resolution(
+    scale: int, expected: float
+) -> None:
+    """Relation specificity 0.90 below 0.3, 0.925 up to 0.7, 0.95 above; generality 0.99 up
+    to 0.5, 0.98 up to 0.9. The worst goal metric peaks at 0.95 from 0.71. On 40 relation
+    specificity prompts one standard error there is 0.034, so 0.925 (from 0.31) is tied with
+    the peak and 0.31 is chosen; on 400 it is 0.011 and the peak stands."""
+    relspec = [(0.1, False)] * 36 + [(0.3, False)] + [(0.7, False)] + [(0.95, False)] * 2
+    generality = [(0.9, True)] * 392 + [(0.5, True)] * 4 + [(0.2, True)] * 4
+    data, best, right = _calibration(
+        {"generality": generality, "relation_specificity": relspec * scale}
+    )
+    choice = choose_threshold(data, best, right)
+    assert (choice.peak_threshold, choice.peak) == (0.71, pytest.approx(0.95))
+    assert choice.resolution == pytest.approx(np.sqrt(0.95 * 0.05 / (40 * scale)))
+    assert choice.threshold == expected
+    assert choice.rates == pytest.approx(
+        {"generality": 0.99, "relation_specificity": 0.925}
+        if expected == 0.31
+        else {"generality": 0.98, "relation_specificity": 0.95}
+    )
+    assert choice.worst == min(choice.rates.values())
+
+
 def test_choose_band_skips_the_second_look_when_the_fast_tier_already_decides() -> None:
     labels = np.arange(400) % 2
     sign = np.where(labels == 1, 3.0, -3.0)
@@ -118,7 +169,9 @@ def test_choose_band_keeps_the_second_look_where_only_the_pair_tells() -> None:
     noise = rng.normal(0.0, 0.3, 400)  # fast scores near 0.5, unrelated to the label
     data = _pairs(noise, np.where(labels == 1, 3.0, -3.0), labels)
     head, rates, summary = choose_band(_head(data.features.shape[1]), data)
-    assert summary["worst_goal_metric"] >= summary["best_worst_goal_metric"] - BAND_TOLERANCE
+    assert summary["peak_worst_goal_metric"] >= summary["best_peak_worst_goal_metric"] - (
+        BAND_TOLERANCE
+    )
     assert min(rates["generality"], rates["neighborhood"]) >= 1.0 - BAND_TOLERANCE
     assert summary["second_look_share"] >= 0.95
     assert head.band[0] <= 0.3 and head.band[1] >= 0.7  # the noise band stays covered
