@@ -36,7 +36,9 @@ Edits are CounterFact records (``--data``, default
 one per subject+relation (duplicates would supersede each other), and beyond
 those synthetic ones made by putting another record's subject into a
 record's prompt (``prompt.replace(subject, other_subject)``), each distinct
-(no two share a content hash or a subject+relation).
+(no two share a content hash or a subject+relation: where that subject has an edit on
+that relation already, a numbered copy of it, "Toko Yasuda 2", takes its place, since
+CounterFact's subjects and relations make far fewer than a million pairs).
 
 Stores beyond the ingest sample are filled through the backend
 (``EditStore.backend.transaction()`` -> ``tx.insert(edits, vectors)``) with
@@ -134,6 +136,19 @@ class Pool:
     sources: list[tuple[int, int]] = field(default_factory=list)  # synthetic k: (template, subject)
 
 
+def synthetic(template: Edit, subject: str) -> Edit:
+    """The template edit's prompt and target about another subject."""
+    assert template.prompt and template.subject
+    return build_edit(
+        EditDraft(
+            subject=subject,
+            prompt=template.prompt.replace(template.subject, subject, 1),
+            target=template.target,
+            source="counterfact-synthetic",
+        )
+    )
+
+
 def make_pool(records: Sequence[dict[str, Any]], n: int, n_queries: int, seed: int) -> Pool:
     seen: set[str] = set()
     edits: list[Edit] = []
@@ -169,6 +184,7 @@ def make_pool(records: Sequence[dict[str, Any]], n: int, n_queries: int, seed: i
         raise SystemExit("no usable CounterFact records in the data file")
     rng = random.Random(seed)
     sources: list[tuple[int, int]] = []
+    numbered: dict[str, int] = {}  # subject -> the last number a copy of it was given
     attempts = 0
     while len(edits) < n:
         attempts += 1
@@ -181,20 +197,20 @@ def make_pool(records: Sequence[dict[str, Any]], n: int, n_queries: int, seed: i
         assert template.prompt and template.subject and other.subject
         if template.subject.casefold() == other.subject.casefold():
             continue
-        prompt = template.prompt.replace(template.subject, other.subject, 1)
-        if prompt == template.prompt:
+        if template.subject not in template.prompt:
             continue
-        edit = build_edit(
-            EditDraft(
-                subject=other.subject,
-                prompt=prompt,
-                target=template.target,
-                source="counterfact-synthetic",
-            )
-        )
-        if fresh(edit):
-            edits.append(edit)
-            sources.append((i, j))
+        edit = synthetic(template, other.subject)
+        if not fresh(edit):
+            # that subject has an edit on this relation already, and a store keeps one live
+            # edit per subject and known relation: a numbered copy of the subject ("Toko
+            # Yasuda 2") makes it another fact (CounterFact has far fewer than a million
+            # distinct subject-relation pairs)
+            numbered[other.subject] = numbered.get(other.subject, 1) + 1
+            edit = synthetic(template, f"{other.subject} {numbered[other.subject]}")
+            if not fresh(edit):
+                continue
+        edits.append(edit)
+        sources.append((i, j))
     return Pool(edits, n_real, queries, neighbours, sources)
 
 
