@@ -10,7 +10,7 @@ KnowEdit train_cf and recent_train not held out by subject hash
 template, or after a WikiBio sentence) and people's names shortened to their
 last word; 15% of those edits choose the threshold and the second-look band.
 Takes about 25 minutes on 2 CPU cores: embedding 89,000 queries (9 minutes), reading
-267,000 (query, edit) pairs through the first two layers (7 minutes; --pair-layers:
+267,000 (query, edit) pairs through the first layer (5 minutes; --pair-layers:
 what the second look reads at query time; 0 for the whole encoder, which did worse on
 the held-aside edits) and fitting (5 to 10 minutes); with --cache FOLDER, a second run
 with the same --seed only refits (6 minutes; the scalar features are recomputed from the

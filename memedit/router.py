@@ -13,9 +13,9 @@ edit's question part. The classifier then decides, per candidate:
     whether it is the nearest candidate. When a candidate's score is unsure, the
     second look re-reads the query together with that edit: the pair "query [SEP]
     edit question" goes through the first layers of the same encoder
-    (``pair_layers`` in the head's JSON: 2 of MiniLM's 6, mean-pooled; about a
-    quarter of the cost of embedding the query, in bfloat16 where the device computes
-    it natively) and the full tier scores it with that reading added to the fast
+    (``pair_layers`` in the head's JSON: the first of MiniLM's 6, mean-pooled; a
+    fifth to a quarter of the cost of embedding the query, in bfloat16 where the device
+    computes it natively) and the full tier scores it with that reading added to the fast
     features. A query's unsure candidates are read one at a time, best fast score
     first, until one is in scope; the rest stay out of scope (a query is about one
     fact), so a paraphrase among its subject's other edits costs one pair, not three.

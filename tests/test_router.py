@@ -30,7 +30,7 @@ from memedit.router import (
     shipped_head,
     subject_evidence,
 )
-from memedit.router_training import heldout_subject
+from memedit.router_training import PAIR_LAYERS, heldout_subject
 from memedit.stores.base import SearchHit
 
 
@@ -452,26 +452,27 @@ def test_a_head_that_reads_pairs_through_fewer_layers_says_so_and_uses_them(
 ) -> None:
     head = shipped_head()
     assert head is not None
-    shallow = replace(head, pair_layers=1)
-    shallow.save(tmp_path)
-    assert json.loads((tmp_path / "router_head.json").read_text())["pair_layers"] == 1
-    assert RouterHead.load(tmp_path).pair_layers == 1
-    assert head.pair_layers == 2  # what ships (examples/train_router.py's default)
+    assert head.pair_layers == PAIR_LAYERS == 1  # what ships: examples/train_router.py's default
+    deeper = replace(head, pair_layers=2)
+    deeper.save(tmp_path)
+    assert json.loads((tmp_path / "router_head.json").read_text())["pair_layers"] == 2
+    assert RouterHead.load(tmp_path).pair_layers == 2
     replace(head, pair_layers=None).save(tmp_path / "whole")
     assert "pair_layers" not in json.loads((tmp_path / "whole" / "router_head.json").read_text())
     assert RouterHead.load(tmp_path / "whole").pair_layers is None
     with pytest.raises(StoreError, match="reads pairs through all layers"):
-        replace(shallow, cross=_cross_tier(embedder))
+        replace(deeper, cross=_cross_tier(embedder))
 
     features = np.zeros((3, head.fast.w1.shape[0]), np.float32)
-    reading = embedder.encode_layers(PAIRS, 1)
-    expected = head.full.probabilities(np.concatenate([reading, features], axis=1))
-    assert np.allclose(shallow.second_look(embedder, PAIRS, features), expected, atol=1e-6)
+    for reads in (head, deeper):
+        reading = embedder.encode_layers(PAIRS, reads.pair_layers)
+        expected = reads.full.probabilities(np.concatenate([reading, features], axis=1))
+        assert np.allclose(reads.second_look(embedder, PAIRS, features), expected, atol=1e-6)
 
     query, vectors, candidates = _paraphrase_and_neighbour(store, embedder)
     counting = CountingEncoder(embedder)
-    LearntScopeClassifier(head=shallow).scores([query], vectors, candidates, counting)
-    assert counting.calls == 1 and counting.layered == [1]
+    LearntScopeClassifier(head=deeper).scores([query], vectors, candidates, counting)
+    assert counting.calls == 1 and counting.layered == [2]
 
 
 def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in_scope(
