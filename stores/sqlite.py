@@ -116,6 +116,17 @@ def _row_to_edit(row: sqlite3.Row | tuple[Any, ...]) -> Edit:
     )
 
 
+def _edits_by_id(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Edit]:
+    """The stored edits (any status) with these ids, by id."""
+    found: dict[str, Edit] = {}
+    for chunk in _chunks(list(ids)):
+        where = f"WHERE id IN ({_placeholders(len(chunk))}) ORDER BY seq"
+        for row in conn.execute(f"{_SELECT} {where}", chunk):
+            edit = _row_to_edit(row)
+            found[edit.id] = edit
+    return found
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -138,11 +149,7 @@ class _Transaction(StoreTransaction):
         ]
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Edit]:
-        found: dict[str, Edit] = {}
-        for chunk in _chunks(list(ids)):
-            for edit in self._select(f"id IN ({_placeholders(len(chunk))})", chunk):
-                found[edit.id] = edit
-        return found
+        return _edits_by_id(self.conn, ids)
 
     def by_content_hash(self, hashes: Iterable[str]) -> dict[str, Edit]:
         found: dict[str, Edit] = {}
@@ -470,15 +477,7 @@ class SQLiteStore(StoreBackend):
         for _ in range(MAX_SUCCESSION):
             if not pending:
                 break
-            ids = sorted(set(pending.values()))
-            fetched: dict[str, Edit] = {}
-            for chunk in _chunks(ids):
-                rows = conn.execute(
-                    f"SELECT seq, {', '.join(_EDIT_COLUMNS)} FROM edits "
-                    f"WHERE id IN ({_placeholders(len(chunk))})",
-                    chunk,
-                )
-                fetched.update((e.id, e) for e in map(_row_to_edit, rows))
+            fetched = _edits_by_id(conn, sorted(set(pending.values())))
             still: dict[str, str] = {}
             for origin, target in pending.items():
                 successor = fetched.get(target)
