@@ -417,16 +417,20 @@ def asked(queries: Sequence[RoutingQuery], store: LiveEdits) -> list[RoutingQuer
 
 
 def cached_for(
-    data: PairData, cases: Sequence[EditCase], queries: Sequence[RoutingQuery] | None = None
+    data: PairData,
+    cases: Sequence[EditCase],
+    queries: Sequence[RoutingQuery] | None = None,
+    store: LiveEdits | None = None,
 ) -> bool:
     """Whether cached pairs were built from these cases: each case's own prompt is in its
     reliability queries (wrapped, prefixed, or with the name shortened, maybe); and, given the
     ``queries`` training would route now, whether they are the cached ones (a change to how
-    queries are made, or another seed, makes the cache stale)."""
+    queries are made, or another seed, makes the cache stale). ``store``: the cases' live
+    edits, when the caller has them already."""
     if queries is not None and (
         data.pair_key is None  # made before superseded edits were keys of their successor
         or [(q.text, q.case, q.kind) for q in data.queries]
-        != [(q.text, q.case, q.kind) for q in asked(queries, LiveEdits.of(cases))]
+        != [(q.text, q.case, q.kind) for q in asked(queries, store or LiveEdits.of(cases))]
     ):
         return False
 
@@ -944,7 +948,7 @@ def train_router(
         queries += question_queries(group) + shortened_queries(group, seed)
         if path is not None and path.is_file():
             part = load_pairs(path, embedder.dimension)
-            if not cached_for(part, group, queries):
+            if not cached_for(part, group, queries, store):
                 raise StaleCacheError(
                     f"{path} holds pairs of other training edits or queries (made by an older "
                     "version or with another --seed); delete it, or pass another --cache folder."
