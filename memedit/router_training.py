@@ -816,6 +816,11 @@ def rates_at(data: PairData, best: np.ndarray, right: np.ndarray, cut: float) ->
     return {kind: float(np.mean(v)) for kind, v in by_kind.items()}
 
 
+def worst_goal_metric(rates: dict[str, float]) -> float:
+    """The lowest rate among the goal kinds measured (what the threshold and band maximise)."""
+    return min(rates[k] for k in GOAL_KINDS if k in rates)
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
     """A threshold chosen on the calibration queries, with what it was chosen from."""
@@ -828,7 +833,7 @@ class ThresholdChoice:
 
     @property
     def worst(self) -> float:
-        return min(self.rates[k] for k in GOAL_KINDS if k in self.rates)
+        return worst_goal_metric(self.rates)
 
     def summary(self) -> dict[str, float]:
         return {
@@ -857,7 +862,7 @@ def choose_threshold(data: PairData, best: np.ndarray, right: np.ndarray) -> Thr
         counts[query.kind] += 1
     cuts = [float(c) for c in np.round(np.arange(0.05, 0.96, 0.01), 2)]
     curve = [rates_at(data, best, right, cut) for cut in cuts]
-    worsts = [min(r[k] for k in GOAL_KINDS if k in r) for r in curve]
+    worsts = [worst_goal_metric(r) for r in curve]
     top = int(np.argmax(worsts))  # ties: the lowest
     resolution = max(
         float(np.sqrt(r * (1.0 - r) / counts[k])) for k, r in curve[top].items() if k in GOAL_KINDS
