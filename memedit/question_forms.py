@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # relation -> (family, question templates). Relations in one family are too close to
@@ -262,6 +263,60 @@ def relation_of(prompt: str, subject: str | None) -> str | None:
     return None
 
 
+def other_relations(relation: str) -> list[str]:
+    """The relations a subject with ``relation`` can also have (by its kinds of subject),
+    outside ``relation``'s family: what its out-of-scope queries ask about."""
+    family = QUESTIONS[relation][0]
+    kinds = [d for d in DOMAINS if relation in d] or list(DOMAINS)
+    return sorted({r for d in kinds for r in d if QUESTIONS[r][0] != family})
+
+
+def cloze_templates(prompts: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
+    """Each known relation's distinct cloze templates ("{} was born in") among (prompt,
+    subject) pairs, in first-seen order; question-shaped prompts (zsRE's) are left out."""
+    found: dict[str, dict[str, None]] = {}
+    for prompt, subject in prompts:
+        relation = relation_of(prompt, subject)
+        if relation is None or subject is None or prompt.rstrip().endswith("?"):
+            continue
+        template = prompt.replace(subject, "{}").strip()
+        if template.count("{}") == 1:
+            found.setdefault(relation, {})[template] = None
+    return {relation: list(templates) for relation, templates in found.items()}
+
+
+def cloze_forms(
+    prompt: str,
+    subject: str | None,
+    templates: Mapping[str, Sequence[str]],
+    rng: random.Random,
+    *,
+    known: Collection[str] = (),
+    per_edit: int = 1,
+) -> list[str] | None:
+    """``per_edit`` cloze prompts about ``subject`` on another relation (out of scope), each
+    from ``templates`` of a relation in :func:`other_relations` that is not in ``known`` (the
+    relations the subject has edits on); None when the prompt's relation is unknown.
+
+    Benchmarks state a subject's other relations as questions (the question forms above) or
+    not at all, so a head trained on them learns that a cloze naming the edit's subject is
+    in scope, whatever it asks: these are the counter-examples."""
+    relation = relation_of(prompt, subject)
+    if relation is None or subject is None:
+        return None
+    others = [r for r in other_relations(relation) if r not in known and templates.get(r)]
+    if not others:
+        return []
+    forms = []
+    for _ in range(per_edit):
+        template = rng.choice(templates[rng.choice(others)])
+        named = subject
+        if subject.startswith("The ") and not template.startswith("{}"):
+            named = "the " + subject[4:]
+        forms.append(template.replace("{}", named))
+    return forms
+
+
 @dataclass(frozen=True)
 class QuestionForms:
     same: list[str]  # questions on the edit's relation: in scope
@@ -276,9 +331,8 @@ def question_forms(
     relation = relation_of(prompt, subject)
     if relation is None or subject is None:
         return None
-    family, templates = QUESTIONS[relation]
-    kinds = [d for d in DOMAINS if relation in d] or list(DOMAINS)
-    others = sorted({r for d in kinds for r in d if QUESTIONS[r][0] != family})
+    templates = QUESTIONS[relation][1]
+    others = other_relations(relation)
 
     if subject.startswith("The "):  # "Where is the Eiffel Tower?"
         subject = "the " + subject[4:]

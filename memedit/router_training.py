@@ -60,7 +60,13 @@ from memedit.evaluation import (
     valid_cases,
 )
 from memedit.formats import EditCase, read_cases
-from memedit.question_forms import CLOZE_WRAPPERS, PERSON_RELATIONS, relation_of
+from memedit.question_forms import (
+    CLOZE_WRAPPERS,
+    PERSON_RELATIONS,
+    cloze_forms,
+    cloze_templates,
+    relation_of,
+)
 from memedit.router import (
     DEFAULT_TOP_K,
     SCALARS,
@@ -96,6 +102,7 @@ CROSS_WEIGHTS = (0.5, 0.3, 0.7, 0.0)
 WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style template
 PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
 PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
+CLOZE_SPECIFICITY = "cloze_specificity"  # training only: see cloze_queries
 SHORTEN_SHARE = 0.3  # of the queries that name a multi-word subject, also asked by its last word
 WRAP_KINDS = ("reliability", "generality", "neighborhood", "relation_specificity", "unrelated")
 HOLDOUT_SHARE = 0.3
@@ -242,6 +249,36 @@ def shortened_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQ
                 text = query.text.replace(subject, short)
                 out.append(RoutingQuery(text, None if query.case is None else i, query.kind))
     return out
+
+
+def cloze_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
+    """Out-of-scope cloze prompts on another relation of each edit's subject
+    (:func:`memedit.question_forms.cloze_forms`, kind ``CLOZE_SPECIFICITY``), from the cloze
+    templates of the cases' own prompts; never on a relation the subject has an edit on."""
+    rng = random.Random(seed)
+    templates = cloze_templates((own_prompt(c), c.draft.subject) for c in cases)
+    known: dict[str, set[str]] = defaultdict(set)
+    for case in cases:
+        relation = relation_of(own_prompt(case), case.draft.subject)
+        if relation is not None and case.draft.subject:
+            known[case.draft.subject].add(relation)
+    out = []
+    for case in cases:
+        subject = case.draft.subject
+        forms = cloze_forms(
+            own_prompt(case), subject, templates, rng, known=known.get(subject or "", ())
+        )
+        out += [RoutingQuery(text, None, CLOZE_SPECIFICITY) for text in forms or ()]
+    return out
+
+
+def cloze_queries_kept(queries: Sequence[RoutingQuery], share: float) -> np.ndarray:
+    """Which queries ``train_router(cloze_share=share)`` keeps: all but the cloze negatives
+    outside a stable ``share`` of them (by text)."""
+    return np.array(
+        [q.kind != CLOZE_SPECIFICITY or _bucket(q.text, "cloze:") < share for q in queries],
+        dtype=bool,
+    )
 
 
 @dataclass
@@ -920,15 +957,20 @@ def train_router(
     with_triples: bool = False,
     triples_share: float = 1.0,
     pair_layers: int | None = PAIR_LAYERS,
+    cloze_share: float = 0.0,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
     reads pairs through the embedder's first this-many layers (:meth:`Embedder.encode_layers`)
     instead of the whole encoder. ``triples_share``: with ``with_triples``, only the queries
     of this share of the triples' subjects (by a stable hash) are trained on; the others'
-    edits stay in the index as distractors."""
+    edits stay in the index as distractors. ``cloze_share``: of the edits' cloze negatives
+    (:func:`cloze_queries`), the share trained on (by a stable hash of their text; 0: none
+    are made)."""
     if not 0.0 < triples_share <= 1.0:
         raise ValueError(f"triples_share must be in (0, 1]; got {triples_share}")
+    if not 0.0 <= cloze_share <= 1.0:
+        raise ValueError(f"cloze_share must be in [0, 1]; got {cloze_share}")
     if pair_layers is not None and cross_encoder:
         raise ValueError("a cross-encoder reads pairs through all layers; pass pair_layers=None")
     cases = training_cases(data_root)
@@ -951,6 +993,8 @@ def train_router(
         path = None if cache is None else cache / f"{name}.npz"
         queries = augmented(routing_queries(group), prefixes, seed)
         queries += question_queries(group) + shortened_queries(group, seed)
+        if cloze_share > 0.0:
+            queries += cloze_queries(group, seed)
         if path is not None and path.is_file():
             part = load_pairs(path, embedder.dimension)
             if not cached_for(part, group, queries, store):
@@ -970,6 +1014,9 @@ def train_router(
         part.features[:, : embedder.dimension] = read_pairs_through(
             part, store, embedder, depth, layered, log
         )
+        if 0.0 < cloze_share < 1.0:
+            part = subset(part, cloze_queries_kept(part.queries, cloze_share))
+            log(f"{name}: {cloze_share:.0%} of the cloze negatives, {len(part.labels):,} pairs")
         if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
             if triples_share < 1.0:
@@ -1090,6 +1137,7 @@ def train_router(
         "band_choice": band_summary,
         "own_edit_within_top_m": reachable,
         "pair_layers": pair_layers,
+        "cloze_share": cloze_share,
     }
     head = replace(head, info=info, pair_layers=pair_layers)
     head.save(output)

@@ -7,9 +7,19 @@ import random
 import pytest
 
 from memedit.edits import EditDraft
-from memedit.evaluation import question_queries
+from memedit.evaluation import RoutingQuery, question_queries
 from memedit.formats import EditCase
-from memedit.question_forms import DOMAINS, PATTERNS, QUESTIONS, question_forms, relation_of
+from memedit.question_forms import (
+    DOMAINS,
+    PATTERNS,
+    QUESTIONS,
+    cloze_forms,
+    cloze_templates,
+    other_relations,
+    question_forms,
+    relation_of,
+)
+from memedit.router_training import CLOZE_SPECIFICITY, cloze_queries, cloze_queries_kept
 
 
 @pytest.mark.parametrize(
@@ -72,3 +82,80 @@ def test_question_queries_are_labelled() -> None:
     assert [q.kind for q in queries] == ["question"] * 2 + ["question_specificity"] * 2
     assert [q.case for q in queries] == [0, 0, None, None]
     assert question_queries(cases) == queries  # seeded: the same questions every time
+
+
+def test_cloze_templates_are_the_known_relations_clozes() -> None:
+    templates = cloze_templates(
+        [
+            ("Toko Yasuda was born in", "Toko Yasuda"),
+            ("Mozart was born in", "Mozart"),  # the same template once
+            ("The mother tongue of Mozart is", "Mozart"),
+            ("Where was Mozart born?", "Mozart"),  # a question: not a cloze
+            ("Mozart likes", "Mozart"),  # no known relation
+            ("Salzburg is", None),
+        ]
+    )
+    assert templates == {
+        "birthplace": ["{} was born in"],
+        "language": ["The mother tongue of {} is"],
+    }
+
+
+def test_cloze_forms_ask_another_relation_of_the_subject() -> None:
+    templates = {
+        "country_located": ["{} is located in"],
+        "continent": ["{} is a part of the continent of"],
+        "capital": ["The capital of {} is"],
+        "twin_city": ["The twin city of {} is"],
+        "named_after": ["{} was named after"],
+    }
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(40):
+        forms = cloze_forms("The Eiffel Tower is located in", "The Eiffel Tower", templates, rng)
+        assert forms is not None and len(forms) == 1
+        seen.update(forms)
+    # never the location family; "the" inside a sentence, "The" at its start
+    assert seen == {
+        "The capital of the Eiffel Tower is",
+        "The twin city of the Eiffel Tower is",
+        "The Eiffel Tower was named after",
+    }
+    assert "continent" not in other_relations("country_located")
+    known = cloze_forms(
+        "The Eiffel Tower is located in",
+        "The Eiffel Tower",
+        templates,
+        rng,
+        known={"capital", "twin_city"},
+    )
+    assert known == ["The Eiffel Tower was named after"]  # not a relation it has an edit on
+    assert cloze_forms("The Eiffel Tower is", "The Eiffel Tower", templates, rng) is None
+    assert cloze_forms("Mozart was born in", "Mozart", {}, rng) == []
+
+
+def test_cloze_queries_are_out_of_scope_and_skip_the_subjects_edits() -> None:
+    cases = [
+        EditCase(EditDraft(subject="Mozart", prompt="Mozart was born in", target="Vienna")),
+        EditCase(EditDraft(subject="Mozart", prompt="Mozart died in", target="Paris")),
+        EditCase(EditDraft(subject="Haydn", prompt="Haydn died in", target="Rome")),
+        EditCase(EditDraft(subject="Haydn", prompt="Haydn, the", target="piano")),  # unknown
+    ]
+    queries = cloze_queries(cases)
+    assert [(q.text, q.case, q.kind) for q in queries] == [
+        ("Haydn was born in", None, CLOZE_SPECIFICITY),  # Mozart has both relations' edits
+    ]
+    assert cloze_queries(cases) == queries  # seeded
+
+
+def test_a_share_of_cloze_negatives_is_kept_by_text() -> None:
+    clozes = [RoutingQuery(f"Subject {n} was born in", None, CLOZE_SPECIFICITY) for n in range(400)]
+    others = [
+        RoutingQuery(f"Where was Subject {n} born?", None, "question_specificity")
+        for n in range(50)
+    ]
+    kept = cloze_queries_kept(clozes + others, 0.4)
+    assert kept[len(clozes) :].all()  # other kinds are all kept
+    assert 0.3 < kept[: len(clozes)].mean() < 0.5
+    assert (cloze_queries_kept(clozes, 0.4) == kept[: len(clozes)]).all()  # stable
+    assert cloze_queries_kept(clozes, 1.0).all() and not cloze_queries_kept(clozes, 0.0).any()
