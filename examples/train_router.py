@@ -29,7 +29,7 @@ relation of each edit's subject ("The mother of X is" beside an edit on X's fath
 about 11,000, made from the training prompts' own cloze templates), the share S of
 them (another 10 minutes to embed). Not what ships: it lifted relation specificity
 on KnowEdit and the triples (0.47 -> 0.59) but let more questions on another
-relation through, at every share tried (the README has the figures).
+relation through, with all of them and with about 40% (the README has the figures).
 
 With --cross-encoder, the second look also gets a cross-encoder (MiniLM's top two
 layers fine-tuned on half the fitting pairs for one epoch, 20 more minutes), averaged

@@ -299,8 +299,8 @@ def cloze_forms(
     relations the subject has edits on); None when the prompt's relation is unknown.
 
     Benchmarks state a subject's other relations as questions (the question forms above) or
-    not at all, so a head trained on them learns that a cloze naming the edit's subject is
-    in scope, whatever it asks: these are the counter-examples."""
+    in a few relation-specificity prompts, so a head trained on them learns that a cloze
+    naming the edit's subject is in scope, whatever it asks: these are the counter-examples."""
     relation = relation_of(prompt, subject)
     if relation is None or subject is None:
         return None
