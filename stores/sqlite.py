@@ -116,13 +116,16 @@ def _row_to_edit(row: sqlite3.Row | tuple[Any, ...]) -> Edit:
     )
 
 
+def _select(conn: sqlite3.Connection, where: str, values: Sequence[Any]) -> list[Edit]:
+    """The stored edits matching ``where``, oldest first."""
+    return [_row_to_edit(r) for r in conn.execute(f"{_SELECT} WHERE {where} ORDER BY seq", values)]
+
+
 def _edits_by_id(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Edit]:
     """The stored edits (any status) with these ids, by id."""
     found: dict[str, Edit] = {}
     for chunk in _chunks(list(ids)):
-        where = f"WHERE id IN ({_placeholders(len(chunk))}) ORDER BY seq"
-        for row in conn.execute(f"{_SELECT} {where}", chunk):
-            edit = _row_to_edit(row)
+        for edit in _select(conn, f"id IN ({_placeholders(len(chunk))})", chunk):
             found[edit.id] = edit
     return found
 
@@ -143,10 +146,7 @@ class _Transaction(StoreTransaction):
         self.changed = False
 
     def _select(self, where: str, values: Sequence[Any]) -> list[Edit]:
-        return [
-            _row_to_edit(r)
-            for r in self.conn.execute(f"{_SELECT} WHERE {where} ORDER BY seq", values)
-        ]
+        return _select(self.conn, where, values)
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Edit]:
         return _edits_by_id(self.conn, ids)
