@@ -284,6 +284,7 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
     [
         (["--triples-share", "1.5"], "--triples-share must be in (0, 1]"),
         (["--pair-layers", "-1"], "--pair-layers must be 0 (all layers) or more"),
+        (["--cloze-share", "-0.1"], "--cloze-share must be in [0, 1]"),
     ],
 )
 def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
