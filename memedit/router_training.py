@@ -41,7 +41,7 @@ import hashlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,10 @@ GOAL_KINDS = (
     "unrelated",
     *QUESTION_KINDS,
 )
+
+
+# What --kind-weight can weight: every kind of query training makes.
+TRAINING_KINDS = (*GOAL_KINDS, "portability", CLOZE_SPECIFICITY)
 
 
 class StaleCacheError(MemeditError, ValueError):
@@ -520,8 +524,10 @@ def fit_mlp(
     learning_rate: float = 1e-3,
     weight_decay: float = 1e-2,
     seed: int = 0,
+    sample_weights: np.ndarray | None = None,
 ) -> tuple[Mlp, list[float]]:
-    """An MLP trained with a class-balanced logistic loss (mini-batch AdamW)."""
+    """An MLP trained with a class-balanced logistic loss (mini-batch AdamW).
+    ``sample_weights``: each pair's share of the loss (None: all equal)."""
     import torch
 
     torch.manual_seed(seed)
@@ -530,8 +536,13 @@ def fit_mlp(
     net = torch.nn.Sequential(
         torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
     )
-    positives = float(y.sum())
-    pos_weight = torch.tensor([(len(y) - positives) / max(positives, 1.0)])
+    positives, pairs = float(y.sum()), float(len(y))
+    weights = None
+    if sample_weights is not None:  # scaled to mean 1, so the learning rate means the same
+        weights = torch.from_numpy(np.asarray(sample_weights, dtype=np.float32))
+        weights = weights / weights.mean()
+        positives, pairs = float((weights * y).sum()), float(weights.sum())  # as if repeated
+    pos_weight = torch.tensor([(pairs - positives) / max(positives, 1.0)])
     optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     losses = []
@@ -541,7 +552,10 @@ def fit_mlp(
         for start in range(0, len(y), 1024):
             batch = order[start : start + 1024]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                net(x[batch])[:, 0], y[batch], pos_weight=pos_weight
+                net(x[batch])[:, 0],
+                y[batch],
+                weight=None if weights is None else weights[batch],
+                pos_weight=pos_weight,
             )
             optimizer.zero_grad()
             loss.backward()
@@ -550,6 +564,18 @@ def fit_mlp(
         losses.append(total / len(y))
     mlp = _mlp_of(net)
     return mlp, losses
+
+
+def pair_weights(data: PairData, kind_weights: Mapping[str, float]) -> np.ndarray | None:
+    """Each pair's weight in the fit: its query's kind's in ``kind_weights`` (others 1; the
+    triples' kinds as their benchmark twins'); None when no kind is weighted."""
+    if not kind_weights:
+        return None
+    by_query = np.array(
+        [kind_weights.get(q.kind.removeprefix("triples "), 1.0) for q in data.queries],
+        dtype=np.float32,
+    )
+    return by_query[data.pair_query]
 
 
 def fast_scores(head: RouterHead, data: PairData) -> np.ndarray:
@@ -958,6 +984,7 @@ def train_router(
     triples_share: float = 1.0,
     pair_layers: int | None = PAIR_LAYERS,
     cloze_share: float = 0.0,
+    kind_weights: Mapping[str, float] | None = None,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
@@ -966,7 +993,17 @@ def train_router(
     of this share of the triples' subjects (by a stable hash) are trained on; the others'
     edits stay in the index as distractors. ``cloze_share``: of the edits' cloze negatives
     (:func:`cloze_queries`), the share trained on (by a stable hash of their text; 0: none
-    are made)."""
+    are made). ``kind_weights``: a weight in the fit for the pairs of these kinds of query
+    (:data:`TRAINING_KINDS`; others 1), as if they were repeated that many times."""
+    kind_weights = dict(kind_weights or {})
+    unknown = sorted(set(kind_weights) - set(TRAINING_KINDS))
+    if unknown:
+        raise ValueError(
+            f"no such kind of training query: {', '.join(unknown)}; "
+            f"choose from {', '.join(TRAINING_KINDS)}"
+        )
+    if any(not w > 0.0 for w in kind_weights.values()):
+        raise ValueError(f"kind weights must be above 0; got {kind_weights}")
     if not 0.0 < triples_share <= 1.0:
         raise ValueError(f"triples_share must be in (0, 1]; got {triples_share}")
     if not 0.0 <= cloze_share <= 1.0:
@@ -1033,6 +1070,7 @@ def train_router(
     aside = np.array([calibration_subject(query_subject(q, cases)) for q in data.queries])
     fitting, calibration = subset(data, ~aside), subset(data, aside)
     dimension = (data.features.shape[1] - SCALARS) // 3
+    fit_weights = pair_weights(fitting, kind_weights)
     started = time.perf_counter()
     fast, fast_losses = fit_mlp(
         fitting.features[:, dimension:],
@@ -1041,6 +1079,7 @@ def train_router(
         epochs=epochs,
         weight_decay=weight_decay,
         seed=seed,
+        sample_weights=fit_weights,
     )
     full, full_losses = fit_mlp(
         fitting.features,
@@ -1049,6 +1088,7 @@ def train_router(
         epochs=epochs,
         weight_decay=weight_decay,
         seed=seed,
+        sample_weights=fit_weights,
     )
     log(
         f"fitted both tiers in {time.perf_counter() - started:.0f}s; loss fast {fast_losses[-1]:.4f}, "
@@ -1138,6 +1178,7 @@ def train_router(
         "own_edit_within_top_m": reachable,
         "pair_layers": pair_layers,
         "cloze_share": cloze_share,
+        "kind_weights": kind_weights,
     }
     head = replace(head, info=info, pair_layers=pair_layers)
     head.save(output)

@@ -26,7 +26,9 @@ from memedit.router_training import (
     augmented,
     choose_band,
     choose_threshold,
+    fit_mlp,
     pair_texts,
+    pair_weights,
     read_pairs_through,
     second_look_share,
     short_name,
@@ -285,6 +287,9 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
         (["--triples-share", "1.5"], "--triples-share must be in (0, 1]"),
         (["--pair-layers", "-1"], "--pair-layers must be 0 (all layers) or more"),
         (["--cloze-share", "-0.1"], "--cloze-share must be in [0, 1]"),
+        (["--kind-weight", "questions=2"], "--kind-weight: no kind 'questions'; choose from"),
+        (["--kind-weight", "question"], "--kind-weight takes KIND=WEIGHT"),
+        (["--kind-weight", "question=0"], "--kind-weight: a weight must be above 0"),
     ],
 )
 def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
@@ -304,6 +309,68 @@ def test_train_router_refuses_bad_flags_in_one_line_before_any_work(
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not output.exists()
+
+
+def test_kind_weights_count_a_kinds_pairs_as_if_repeated() -> None:
+    """Two points, each with as many in-scope as out-of-scope pairs: unweighted, the fit is
+    unsure of both. Weighting one point's out-of-scope kind tips that point out of scope and,
+    because the classes are balanced as if those pairs were repeated, the other point in."""
+    queries = [RoutingQuery("q", None, "question_specificity"), RoutingQuery("r", 0, "question")]
+    queries += [RoutingQuery("s", None, "neighborhood"), RoutingQuery("t", 1, "triples question")]
+    # pairs: 20 at point A (10 of query 0, out of scope; 10 of query 1, in scope), 20 at B
+    pair_query = np.repeat(np.arange(4), 10)
+    features = np.repeat(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]), 10, axis=0)
+    labels = np.repeat(np.array([0.0, 1.0, 0.0, 1.0]), 10).astype(np.float32)
+    data = PairData(
+        queries=queries,
+        features=features.astype(np.float32),
+        labels=labels,
+        pair_query=pair_query,
+        pair_rank=np.zeros(40, dtype=np.int64),
+        own_rank=np.zeros(4, dtype=np.int64),
+        pair_edit=np.zeros(40, dtype=np.int64),
+    )
+    assert pair_weights(data, {}) is None
+    weights = pair_weights(data, {"question_specificity": 4.0, "question": 0.5})
+    assert weights is not None
+    assert weights.tolist() == [4.0] * 10 + [0.5] * 10 + [1.0] * 10 + [0.5] * 10  # triples too
+
+    point_a, point_b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    settings = {"hidden": 8, "epochs": 200, "learning_rate": 0.05, "weight_decay": 0.0}
+    plain, _ = fit_mlp(data.features, labels, **settings)
+    for point in (point_a, point_b):
+        assert abs(float(plain.probabilities(point.astype(np.float32))[0]) - 0.5) < 0.05
+    weighted, _ = fit_mlp(
+        data.features,
+        labels,
+        sample_weights=pair_weights(data, {"question_specificity": 4.0}),
+        **settings,
+    )
+    # out-of-scope mass 40 + 10, in-scope 20, so in-scope pairs weigh 2.5 each: at A 25
+    # against 40, at B 25 against 10
+    assert float(weighted.probabilities(point_a.astype(np.float32))[0]) == pytest.approx(
+        25 / 65, abs=0.03
+    )
+    assert float(weighted.probabilities(point_b.astype(np.float32))[0]) == pytest.approx(
+        25 / 35, abs=0.03
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind_weights", "message"),
+    [
+        ({"questions": 2.0}, "no such kind of training query: questions"),
+        ({"question": -1.0}, "above 0"),
+    ],
+)
+def test_train_router_refuses_bad_kind_weights_before_any_work(
+    tmp_path: Path, embedder: Embedder, kind_weights: dict[str, float], message: str
+) -> None:
+    from memedit.router_training import train_router
+
+    with pytest.raises(ValueError, match=message):
+        train_router(tmp_path / "no data", tmp_path / "head", embedder, kind_weights=kind_weights)
+    assert not (tmp_path / "head").exists()
 
 
 def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
