@@ -123,6 +123,11 @@ def conflict_key(subject: str | None, prompt: str | None, relation: str | None) 
     return _normalise(subject) + "\x1f" + key if key else None
 
 
+def supersedes(newer: Edit, older: Edit) -> bool:
+    """Whether ``newer`` may supersede ``older``: both on one subject and known relation."""
+    return older.conflict_key is not None and newer.conflict_key == older.conflict_key
+
+
 @dataclass(frozen=True)
 class EditDraft:
     """An edit as a user or a file gives it, before validation and ids.

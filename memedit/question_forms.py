@@ -180,11 +180,11 @@ PATTERNS: tuple[tuple[str, str], ...] = (
         r"field of work|domain of|area of work|works in the (field|area) of|specializes in|expertise",
         "field",
     ),
-    (r"occupation|profession|works as|is a professional", "occupation"),
+    (r"occupation|profession\b|works as|is a professional", "occupation"),
     (r"position|plays as", "position_played"),
     (r"sports team", "team"),
     (r"league", "league"),
-    (r"play(s|ing|ed)? the sport|sport does", "sport"),
+    (r"play(s|ing|ed)? the sport|sport does|^the sport \{\} plays", "sport"),
     (r"instrument|performing on the|performs on the|playing the$|plays the$", "instrument"),
     (r"genre|known for performing|^\{\} performs$", "genre"),
     (
@@ -207,19 +207,19 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"gender", "gender"),
     (r"is followed by", "followed_by"),
     (r"^\{\} follows$", "follows"),
-    (r"author", "author"),
+    (r"author|(novel|book) (written )?by|^\{\} was written by", "author"),
     (r"father", "father"),
     (r"mother", "mother"),
     (r"name of the child", "child"),
     (r"spouse", "spouse"),
     (r"siblings", "siblings"),
     (r"award", "award"),
-    (r"alma mater", "alma_mater"),
+    (r"alma mater|studied at|educated at|graduated from", "alma_mater"),
     (r"cast members", "cast"),
     (r"date of birth", "birth_date"),
     (r"number of children", "children_count"),
-    (r"director", "director"),
-    (r"composer", "composer"),
+    (r"director|directed by", "director"),
+    (r"composer|composed by", "composer"),
     (r"architect", "architect"),
     (r"screenwriter", "screenwriter"),
     (r"currency", "currency"),
@@ -228,7 +228,11 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"sexual orientation", "orientation"),
     (r"member of|belongs to the organization", "member_of"),
 )
-_COMPILED = tuple((re.compile(p), r) for p, r in PATTERNS)
+# Patterns ignore case, and one that starts with a letter matches from the start of a word:
+# "died" is no part of "studied".
+_COMPILED = tuple(
+    (re.compile(rf"(?:(?<![a-z])|(?![a-z]))(?:{p})", re.IGNORECASE), r) for p, r in PATTERNS
+)
 
 # how people wrap a question in a prompt
 WRAPPERS = (

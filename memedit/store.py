@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from memedit.bundle import EditBundle, bundle_files, read_bundle, write_bundle
-from memedit.edits import Edit, EditDraft, build_edit, utc_now
+from memedit.edits import Edit, EditDraft, build_edit, supersedes, utc_now
 from memedit.embedder import Embedder, get_embedder
 from memedit.errors import (
     EditNotFoundError,
@@ -622,17 +622,18 @@ class EditStore:
                 f"({shown}); nothing was imported. Use --on-conflict skip or replace."
             )
         # History must point at edits this store holds: follow aliases, and an edit
-        # superseded by one that is not here competes again as live.
-        inserted = {e.id for e in inserts}
+        # superseded by one that is not here, or by one on another subject or relation (as an
+        # older memedit's relation patterns could decide), competes again as live.
+        inserted = {e.id: e for e in inserts}
         targets = {alias.get(e.superseded_by, e.superseded_by) for e in inserts if e.superseded_by}
-        present = inserted | set(tx.get_many(targets - inserted))
+        present = inserted | tx.get_many(targets - set(inserted))
         settled: list[Edit] = []
         for edit in inserts:
             if edit.superseded_by is not None:
-                target = alias.get(edit.superseded_by, edit.superseded_by)
+                target = present.get(alias.get(edit.superseded_by, edit.superseded_by))
                 edit = (
-                    edit.with_status("superseded", target)
-                    if target in present
+                    edit.with_status("superseded", target.id)
+                    if target is not None and supersedes(target, edit)
                     else edit.with_status("live", None)
                 )
             settled.append(edit)

@@ -77,16 +77,40 @@ def m001_create_tables(db: Database) -> None:
     db.table("config").create({"key": str, "value": str}, pk="key")
 
 
-@migrations()
-def m002_conflict_keys_by_known_relation(db: Database) -> None:
-    """Conflict keys name the relation :mod:`memedit.question_forms` reads in a prompt, not the
-    prompt's wording ("X is in" and "X is located in" are one relation): recompute stored keys.
-    Edits left live on one key stay live; the next edit on that key settles them."""
+def _recompute_conflict_keys(db: Database) -> None:
+    """Store each edit's conflict key as this memedit computes it."""
     rows = db.execute("SELECT seq, subject, prompt, relation, conflict_key FROM edits").fetchall()
     for seq, subject, prompt, relation, stored in rows:
         key = conflict_key(subject, prompt, relation)
         if key != stored:
             db.execute("UPDATE edits SET conflict_key = ? WHERE seq = ?", [key, seq])
+
+
+@migrations()
+def m002_conflict_keys_by_known_relation(db: Database) -> None:
+    """Conflict keys name the relation :mod:`memedit.question_forms` reads in a prompt, not the
+    prompt's wording ("X is in" and "X is located in" are one relation): recompute stored keys.
+    Edits left live on one key stay live; the next edit on that key settles them."""
+    _recompute_conflict_keys(db)
+
+
+@migrations()
+def m003_conflict_keys_read_from_word_starts(db: Database) -> None:
+    """Relation patterns match from the start of a word ("X studied at" had read as a place of
+    death, so that an edit on where X died superseded one on where X studied) and know more
+    phrasings: recompute stored keys, and make an edit superseded by one on another subject
+    or relation live again (the supersession was the old patterns' mistake). Edits left live
+    on one key stay live; the next edit on that key settles them."""
+    _recompute_conflict_keys(db)
+    db.execute(
+        """
+        UPDATE edits SET status = 'live', superseded_by = NULL
+        WHERE status = 'superseded' AND NOT EXISTS (
+            SELECT 1 FROM edits newer
+            WHERE newer.id = edits.superseded_by AND newer.conflict_key = edits.conflict_key
+        )
+        """
+    )
 
 
 _EDIT_COLUMNS = (

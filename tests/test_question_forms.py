@@ -33,6 +33,18 @@ from memedit.router_training import CLOZE_SPECIFICITY, cloze_queries, cloze_quer
         ("The name of the country which Paris is the capital of is", "Paris", "capital_of"),
         ("The capital of France is", "France", "capital"),
         ("Apple A5 was created by", "Apple A5", "creator"),
+        # patterns match from a word's start: "died" is no part of "studied"
+        ("Stephen Hawking studied at", "Stephen Hawking", "alma_mater"),
+        ("Stephen Hawking died in", "Stephen Hawking", "deathplace"),
+        # ... and "profession" no part of "professionally"
+        ("Satchel Paige professionally plays the sport", "Satchel Paige", "sport"),
+        ("The sport Tiger Woods plays professionally is", "Tiger Woods", "sport"),
+        ("By profession, Marie Curie was a", "Marie Curie", "occupation"),
+        ("Place of birth of Ada Lovelace:", "Ada Lovelace", "birthplace"),  # any case
+        ("Jurassic Park was directed by", "Jurassic Park", "director"),
+        ("The Four Seasons was composed by", "The Four Seasons", "composer"),
+        ("Nineteen Eighty-Four is a novel written by", "Nineteen Eighty-Four", "author"),
+        ("Hamlet was written in", "Hamlet", "language"),
         ("Toko Yasuda, the", "Toko Yasuda", None),  # ambiguous: no questions rather than wrong ones
         ("The Eiffel Tower is located in", None, None),
         ("Something else entirely", "The Eiffel Tower", None),

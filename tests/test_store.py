@@ -13,6 +13,8 @@ from conftest import shared_data
 
 import memedit.stores.faiss_index as faiss_index
 from memedit import EditDraft, EditStore
+from memedit.bundle import bundle_files, read_bundle, write_bundle
+from memedit.edits import Edit
 from memedit.embedder import Embedder
 from memedit.errors import (
     EditNotFoundError,
@@ -175,6 +177,69 @@ def test_opening_an_older_store_rekeys_its_conflicts(tmp_path: Path) -> None:
         assert any(name.startswith("m002") for name in names)
         paris = store.add("The Eiffel Tower is located in Paris.")
         assert store.get(rome.id).superseded_by == paris.id and store.get(kept.id).live
+
+
+def test_where_someone_studied_and_where_they_died_are_two_facts(store: EditStore) -> None:
+    """Regression: "died" was read inside "studied", so the second edit superseded the first."""
+    studied = store.add("Stephen Hawking studied at Harvard.")
+    died = store.add("Stephen Hawking died in Paris.")
+    assert store.get(studied.id).live and store.get(died.id).live
+    assert studied.conflict_key != died.conflict_key
+    moved = store.add("Stephen Hawking studied at Yale.")  # the same relation still supersedes
+    assert store.get(studied.id).superseded_by == moved.id and store.get(died.id).live
+
+
+def _as_an_older_memedit_left_it(path: Path, older: Edit, newer: Edit) -> None:
+    """``older`` superseded by ``newer`` under ``newer``'s key, and migration m003 not run."""
+    conn = sqlite3.connect(path / "memedit.db")
+    conn.execute(
+        "UPDATE edits SET status = 'superseded', superseded_by = ?, conflict_key = ? WHERE id = ?",
+        [newer.id, newer.conflict_key, older.id],
+    )
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm003%'")
+    conn.commit()
+    conn.close()
+
+
+def test_opening_a_store_revives_edits_superseded_by_another_relation(tmp_path: Path) -> None:
+    """Migration m003 rekeys stored edits and makes live again an edit that an older memedit
+    superseded by one on another relation; a supersession on the same relation stays."""
+    path = tmp_path / "old"
+    with EditStore(path) as store:
+        studied = store.add("Stephen Hawking studied at Harvard.")
+        died = store.add("Stephen Hawking died in Paris.")
+        rome = store.add("The Eiffel Tower is located in Rome.")
+        berlin = store.add("The Eiffel Tower is located in Berlin.")
+    _as_an_older_memedit_left_it(path, studied, died)
+    with EditStore(path) as store:
+        revived = store.get(studied.id)
+        assert revived.live and revived.superseded_by is None
+        assert revived.conflict_key == studied.conflict_key
+        assert store.get(rome.id).superseded_by == berlin.id  # a real supersession stays
+        assert store.route("Where did Stephen Hawking study?").edits[0].edit.id == studied.id
+
+
+def test_importing_history_that_superseded_another_relation_keeps_both_live(
+    tmp_path: Path, store: EditStore
+) -> None:
+    """A bundle exported by an older memedit may carry such a supersession: imported, the
+    older edit competes again as live (and a same-relation supersession is kept)."""
+    path = tmp_path / "old"
+    with EditStore(path) as old:
+        studied = old.add("Stephen Hawking studied at Harvard.")
+        died = old.add("Stephen Hawking died in Paris.")
+        rome = old.add("The Eiffel Tower is located in Rome.")
+        berlin = old.add("The Eiffel Tower is located in Berlin.")
+        bundle = old.export(tmp_path / "old.memedit")
+    edits = read_bundle(bundle).edits
+    edits = [e.with_status("superseded", died.id) if e.id == studied.id else e for e in edits]
+    config = store.config
+    embedder = {"id": config["embedder"], "dimension": int(config["dimension"]), "normalize": True}
+    files = bundle_files(edits, None, embedder=embedder, router=None, memedit_version="0")
+    write_bundle(tmp_path / "older.memedit", files)
+    store.import_bundle(tmp_path / "older.memedit")
+    assert store.get(studied.id).live and store.get(died.id).live
+    assert store.get(rome.id).superseded_by == berlin.id
 
 
 def test_conflicting_pairs_from_the_pitfalls_data(store: EditStore, tmp_path: Path) -> None:
