@@ -188,12 +188,15 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"instrument|performing on the|performs on the|playing the$|plays the$", "instrument"),
     (r"genre|known for performing|^\{\} performs$", "genre"),
     (
-        r"language|mother tongue|speaks|spoke|writes in|understand|native speaker|speaker of|was written in|is written in",
+        r"language|mother tongue|speaks|spoke\b|writes in|understand|native speaker|speaker of|was written in|is written in",
         "language",
     ),
     (r"debut|premiere|aired on|released on", "network"),
     (r"owner|owned by", "owner"),
-    (r"created by|developed by|product|produced by|released by|^\{\}, by$", "creator"),
+    (
+        r"created by|developed by|product\b|production (company|of)|produced by|released by|^\{\}, by$",
+        "creator",
+    ),
     (r"named after|named for|called after", "named_after"),
     (r"originates from|originated from|originally from|was from$|is from$|^\{\},? from$", "origin"),
     (
@@ -207,7 +210,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"gender", "gender"),
     (r"is followed by", "followed_by"),
     (r"^\{\} follows$", "follows"),
-    (r"author|(novel|book) (written )?by|^\{\} was written by", "author"),
+    (r"author\b|authored by|(novel|book) (written )?by|^\{\} was written by", "author"),
     (r"father", "father"),
     (r"mother", "mother"),
     (r"name of the child", "child"),

@@ -36,7 +36,7 @@ from memedit.router_training import CLOZE_SPECIFICITY, cloze_queries, cloze_quer
         # patterns match from a word's start: "died" is no part of "studied"
         ("Stephen Hawking studied at", "Stephen Hawking", "alma_mater"),
         ("Stephen Hawking died in", "Stephen Hawking", "deathplace"),
-        # ... and "profession" no part of "professionally"
+        # ... "profession" no part of "professionally"
         ("Satchel Paige professionally plays the sport", "Satchel Paige", "sport"),
         ("The sport Tiger Woods plays professionally is", "Tiger Woods", "sport"),
         ("By profession, Marie Curie was a", "Marie Curie", "occupation"),
@@ -45,6 +45,11 @@ from memedit.router_training import CLOZE_SPECIFICITY, cloze_queries, cloze_quer
         ("The Four Seasons was composed by", "The Four Seasons", "composer"),
         ("Nineteen Eighty-Four is a novel written by", "Nineteen Eighty-Four", "author"),
         ("Hamlet was written in", "Hamlet", "language"),
+        # ... nor "spoke" of "spokesperson", "author" of "authority", "product" of "producer"
+        ("Greta Thunberg is a spokesperson for", "Greta Thunberg", None),
+        ("Noam Chomsky is an authority on", "Noam Chomsky", None),
+        ("Harvey Weinstein was a film producer at", "Harvey Weinstein", None),
+        ("Sandy Bridge was a product of", "Sandy Bridge", "creator"),
         ("Toko Yasuda, the", "Toko Yasuda", None),  # ambiguous: no questions rather than wrong ones
         ("The Eiffel Tower is located in", None, None),
         ("Something else entirely", "The Eiffel Tower", None),
