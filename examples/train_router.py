@@ -1,4 +1,6 @@
-"""Train the learnt router head that ships with memedit (memedit/data/router_head.*).
+"""Train the learnt router head that ships with memedit (memedit/data/router_head.*; the
+shipped one was made before the relation patterns' fix, which relabelled some training
+questions: the README says how they differ).
 
     python examples/train_router.py                      # ../shared/data -> memedit/data
     python examples/train_router.py --output /tmp/head   # try a variant without replacing the shipped one
