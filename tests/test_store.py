@@ -189,6 +189,17 @@ def test_where_someone_studied_and_where_they_died_are_two_facts(store: EditStor
     assert store.get(studied.id).superseded_by == moved.id and store.get(died.id).live
 
 
+def _two_relations_and_a_supersession(store: EditStore) -> tuple[Edit, Edit, Edit, Edit]:
+    """Where Hawking studied and where he died (two relations), and the Eiffel Tower in Rome
+    superseded by the Eiffel Tower in Berlin."""
+    return (
+        store.add("Stephen Hawking studied at Harvard."),
+        store.add("Stephen Hawking died in Paris."),
+        store.add("The Eiffel Tower is located in Rome."),
+        store.add("The Eiffel Tower is located in Berlin."),
+    )
+
+
 def _as_an_older_memedit_left_it(path: Path, older: Edit, newer: Edit) -> None:
     """``older`` superseded by ``newer`` under ``newer``'s key, and migration m003 not run."""
     conn = sqlite3.connect(path / "memedit.db")
@@ -206,10 +217,7 @@ def test_opening_a_store_revives_edits_superseded_by_another_relation(tmp_path: 
     superseded by one on another relation; a supersession on the same relation stays."""
     path = tmp_path / "old"
     with EditStore(path) as store:
-        studied = store.add("Stephen Hawking studied at Harvard.")
-        died = store.add("Stephen Hawking died in Paris.")
-        rome = store.add("The Eiffel Tower is located in Rome.")
-        berlin = store.add("The Eiffel Tower is located in Berlin.")
+        studied, died, rome, berlin = _two_relations_and_a_supersession(store)
     _as_an_older_memedit_left_it(path, studied, died)
     with EditStore(path) as store:
         revived = store.get(studied.id)
@@ -226,10 +234,7 @@ def test_importing_history_that_superseded_another_relation_keeps_both_live(
     older edit competes again as live (and a same-relation supersession is kept)."""
     path = tmp_path / "old"
     with EditStore(path) as old:
-        studied = old.add("Stephen Hawking studied at Harvard.")
-        died = old.add("Stephen Hawking died in Paris.")
-        rome = old.add("The Eiffel Tower is located in Rome.")
-        berlin = old.add("The Eiffel Tower is located in Berlin.")
+        studied, died, rome, berlin = _two_relations_and_a_supersession(old)
         bundle = old.export(tmp_path / "old.memedit")
     edits = read_bundle(bundle).edits
     edits = [e.with_status("superseded", died.id) if e.id == studied.id else e for e in edits]
