@@ -164,11 +164,14 @@ def eval_routing(
     if left_out:
         counted = ", ".join(f"{n:,} {kind}" for kind, n in left_out.items())
         click.echo(f"left out: {counted} prompts that ask another stored edit's question")
-    if curve:
-        click.echo("\nthreshold  precision  recall")
-        for point in reports[-1]["curve"]:
+    if curve and reports[-1]["curve"]:
+        points = reports[-1]["curve"]
+        kinds = list(points[0]["kinds"])  # each kind's rate at that threshold
+        click.echo("\nthreshold  precision  recall  " + "  ".join(kinds))
+        for point in points:
             click.echo(
-                f"{point['threshold']:9.3f}  {point['precision']:9.3f}  {point['recall']:6.3f}"
+                f"{point['threshold']:9.3f}  {point['precision']:9.3f}  {point['recall']:6.3f}  "
+                + "  ".join(f"{point['kinds'][k]:>{len(k)}.3f}" for k in kinds)
             )
 
 

@@ -262,14 +262,18 @@ def _curve(
     cuts: Sequence[float],
     swept: Sequence[Sequence[tuple[str | None, float]]] | None = None,
 ) -> list[dict[str, float]]:
-    """Precision and recall of "in scope of the right edit" at each of ``cuts``: from the
+    """Precision and recall of "in scope of the right edit" at each of ``cuts``, and each kind's
+    rate as the report gives it (``kinds``: routed to the right edit for in-scope kinds, left
+    alone for locality kinds), so that one kind can be read at another's level: from the
     routed ``results`` when the router's scores do not depend on the cut, else from
     ``swept`` (:meth:`EditStore.route_sweep` at ``cuts``: each cut's own best edits)."""
     routed = [(r.edits[0].id, r.edits[0].score) if r.edits else (None, -np.inf) for r in results]
     wanted = [None if q.case is None else owners[q.case] for q in queries]
     scored = np.array([q.kind != "portability" for q in queries])
     positive = scored & np.array([q.case is not None for q in queries])
-    points = []
+    asked = np.array([q.case is not None for q in queries])
+    kinds = np.array([q.kind for q in queries])
+    points: list[dict[str, Any]] = []
     for k, cut in enumerate(cuts):
         scores, right = _against(routed if swept is None else swept[k], wanted)
         predicted = scores >= cut
@@ -277,7 +281,11 @@ def _curve(
         considered = predicted & scored
         precision = float(correct.sum() / considered.sum()) if considered.sum() else 1.0
         recall = float(correct.sum() / positive.sum()) if positive.sum() else 0.0
-        points.append({"threshold": float(cut), "precision": precision, "recall": recall})
+        good = np.where(asked, predicted & right, ~predicted)
+        by_kind = {kind: float(good[kinds == kind].mean()) for kind in sorted(set(kinds))}
+        points.append(
+            {"threshold": float(cut), "precision": precision, "recall": recall, "kinds": by_kind}
+        )
     return points
 
 

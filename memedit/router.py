@@ -42,11 +42,14 @@ edit's question part. The classifier then decides, per candidate:
     Used for stores built with other embedders, for which no head is trained.
 
 Settings live in the store's config, so ``memedit calibrate`` and bundles carry them.
+``$MEMEDIT_ROUTER_HEAD`` names a folder with another head (what ``train_router.py
+--output`` writes) to use instead of the shipped one, read when the first store routes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -74,6 +77,7 @@ SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first
 HEAD_DIR = Path(__file__).resolve().parent / "data"
 HEAD_NAME = "router_head"
+HEAD_ENV = "MEMEDIT_ROUTER_HEAD"  # a folder holding another head to route with
 CROSS_PREFIX = "cross.layer."  # safetensors keys of the cross-encoder's fine-tuned parameters
 
 Candidates = Sequence[SearchHit]
@@ -613,7 +617,23 @@ def exact_or(similarity: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 
 @cache
 def shipped_head() -> RouterHead | None:
-    """The head that ships with memedit, or None when it is missing."""
+    """The head the learnt router uses: the one in ``$MEMEDIT_ROUTER_HEAD`` when that is set
+    (to try a retrained head without reinstalling), else the one that ships with memedit, or
+    None when that is missing. Read once per process."""
+    override = os.environ.get(HEAD_ENV)
+    if override:
+        directory = Path(override).expanduser()
+        missing = [
+            f"{HEAD_NAME}.{ext}"
+            for ext in ("safetensors", "json")
+            if not (directory / f"{HEAD_NAME}.{ext}").is_file()
+        ]
+        if missing:
+            raise StoreError(
+                f"${HEAD_ENV} is {override!r}, which has no {' or '.join(missing)}; point it at "
+                "a folder examples/train_router.py --output wrote, or unset it."
+            )
+        return RouterHead.load(directory)
     if not (HEAD_DIR / f"{HEAD_NAME}.safetensors").is_file():
         return None
     return RouterHead.load()

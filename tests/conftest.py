@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +20,7 @@ from memedit.embedder import Embedder, get_embedder
 from memedit.toymodel import ToyModel, train_toy_model
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "examples" / "benchmarks"
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +28,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "memedit-home"
     monkeypatch.setenv("MEMEDIT_HOME", str(home))
     monkeypatch.delenv("MEMEDIT_STORE", raising=False)
+    monkeypatch.delenv("MEMEDIT_ROUTER_HEAD", raising=False)
     return home
 
 
@@ -60,3 +65,16 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+def load_benchmark(name: str, request: pytest.FixtureRequest) -> ModuleType:
+    """A script from examples/benchmarks as a module, until the requesting fixture ends."""
+    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers from benchlib
+    request.addfinalizer(lambda: sys.path.remove(str(BENCHMARKS)))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    request.addfinalizer(lambda: sys.modules.pop(name, None))
+    spec.loader.exec_module(module)
+    return module

@@ -79,6 +79,11 @@ def test_routing_report_has_every_kind_and_follows_supersession(tmp_path: Path) 
     assert report["router"]["kind"] == "threshold"
     recalls = [p["recall"] for p in report["curve"]]
     assert recalls == sorted(recalls, reverse=True)  # recall falls as the threshold rises
+    kept = [p["kinds"]["neighborhood"] for p in report["curve"]]
+    found = [p["kinds"]["generality"] for p in report["curve"]]
+    assert kept == sorted(kept) and found == sorted(found, reverse=True)
+    assert kept[0] < report["locality"]["neighborhood"] < kept[-1]
+    assert found[-1] < report["generality"] < found[0]
 
 
 def test_eval_routing_cli(tmp_path: Path) -> None:
@@ -121,7 +126,7 @@ def test_eval_routing_cli(tmp_path: Path) -> None:
     assert (
         table.exit_code == 0
         and "reliability" in table.output
-        and "threshold  precision  recall" in table.output
+        and "threshold  precision  recall  generality  reliability  unrelated" in table.output
     )
     bad = runner.invoke(cli, ["eval", "routing", "--data", str(data), "--edits", "ten"])
     assert bad.exit_code == 2 and "give sizes" in bad.output
@@ -244,6 +249,10 @@ def test_the_learnt_routers_curve_is_what_routing_at_each_threshold_decides() ->
         rates["reliability"] * counts["reliability"] + rates["generality"] * counts["generality"]
     ) / (counts["reliability"] + counts["generality"])
     assert point["recall"] == pytest.approx(expected, abs=0.02)
+    assert point["kinds"]["generality"] == pytest.approx(rates["generality"], abs=0.02)
+    assert point["kinds"]["neighborhood"] == pytest.approx(
+        rates["locality"]["neighborhood"], abs=0.02
+    )
 
 
 def test_stored_facts_know_which_prompts_ask_a_stored_edits_question() -> None:

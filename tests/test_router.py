@@ -164,6 +164,38 @@ def test_head_round_trip(tmp_path: Path, embedder: Embedder) -> None:
         RouterHead.load(tmp_path)
 
 
+def test_memedit_router_head_routes_with_another_head(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head from train_router.py --output is used without reinstalling; a folder without
+    one is refused in one line that says what to do."""
+    from click.testing import CliRunner
+
+    from memedit.cli import cli
+
+    head = shipped_head()
+    assert head is not None
+    replace(head, threshold=0.91, band=(0.1, 0.95)).save(tmp_path / "retrained")
+    monkeypatch.setenv("MEMEDIT_ROUTER_HEAD", str(tmp_path / "retrained"))
+    shipped_head.cache_clear()
+    try:
+        with EditStore(tmp_path / "s") as other:
+            assert other.router.kind == "learnt" and other.router.threshold == 0.91
+            assert shipped_head().band == (0.1, 0.95)  # type: ignore[union-attr]
+        monkeypatch.setenv("MEMEDIT_ROUTER_HEAD", str(tmp_path))
+        shipped_head.cache_clear()
+        with pytest.raises(StoreError, match=r"no router_head\.safetensors or router_head\.json"):
+            shipped_head()
+        result = CliRunner().invoke(cli, ["route", "Where is it?", "--store", str(tmp_path / "s")])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        last = [line for line in result.output.splitlines() if line.strip()][-1]
+        assert last.startswith("Error: $MEMEDIT_ROUTER_HEAD is") and "unset it" in last
+    finally:
+        monkeypatch.delenv("MEMEDIT_ROUTER_HEAD")
+        shipped_head.cache_clear()
+    assert shipped_head().threshold == head.threshold  # type: ignore[union-attr]
+
+
 def _min_goal(report: dict[str, object]) -> float:
     values = [report["reliability"], report["generality"], *dict(report["locality"]).values()]  # type: ignore[call-overload]
     return min(float(v) for v in values if v is not None)  # type: ignore[arg-type]

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import load_benchmark
 
 from memedit import EditStore
 from memedit.edits import EditDraft
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "examples" / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def benchmark(request: pytest.FixtureRequest) -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its helpers from benchlib
-    request.addfinalizer(lambda: sys.path.remove(str(BENCHMARKS)))
-    spec = importlib.util.spec_from_file_location(
-        "store_benchmark", BENCHMARKS / "store_benchmark.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["store_benchmark"] = module  # its dataclasses look their module up there
-    request.addfinalizer(lambda: sys.modules.pop("store_benchmark", None))
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("store_benchmark", request)
 
 
 def test_synthetic_edits_stay_distinct_facts_beyond_the_subject_relation_pairs(

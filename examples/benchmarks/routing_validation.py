@@ -47,7 +47,15 @@ Run from the repository root (about 17 minutes on 2 CPU cores)::
     python examples/benchmarks/routing_validation.py --routers learnt,learnt-fast,threshold
     python examples/benchmarks/routing_validation.py --sets hand-written,ROME   # some rows only
 
-It prints one table and writes ``examples/benchmarks/results/routing_validation.json``.
+It prints one table and writes ``examples/benchmarks/results/routing_validation.json``,
+then a second table from each row's threshold curve: the best generality at which
+relation specificity (or neighbourhood locality) is still at least 0.90 / 0.95, to
+compare heads at equal locality rather than at each one's own threshold.
+``--head DIR`` measures another head (a folder ``examples/train_router.py --output``
+wrote) in place of the shipped one, as ``$MEMEDIT_ROUTER_HEAD`` does::
+
+    python examples/train_router.py --output /tmp/head
+    python examples/benchmarks/routing_validation.py --head /tmp/head --out /tmp/head.json
 """
 
 from __future__ import annotations
@@ -62,8 +70,10 @@ from typing import Any
 
 from benchlib import REPO_ROOT, environment, log, render_table, write_results
 
+from memedit.errors import MemeditError
 from memedit.evaluation import evaluate_routing
 from memedit.formats import EditCase, read_cases
+from memedit.router import HEAD_ENV, shipped_head
 from memedit.router_training import calibration_subject, heldout_subject
 from memedit.triple_cases import triple_cases
 
@@ -142,6 +152,23 @@ def wrapped(cases: Sequence[EditCase]) -> list[EditCase]:
     return out
 
 
+TRADE_OFFS = (
+    ("relation_specificity", 0.90, "gen@rel-spec>=.90"),
+    ("relation_specificity", 0.95, "gen@rel-spec>=.95"),
+    ("neighborhood", 0.95, "gen@neighbour>=.95"),
+)
+
+
+def best_at(curve: Sequence[dict[str, Any]], kind: str, level: float) -> float | None:
+    """The best generality over the curve's thresholds where ``kind`` is still at ``level``."""
+    reached = [
+        p["kinds"]["generality"]
+        for p in curve
+        if "generality" in p.get("kinds", {}) and p["kinds"].get(kind, -1.0) >= level - 1e-9
+    ]
+    return max(reached) if reached else None
+
+
 def rate(report: dict[str, Any], key: str) -> float | None:
     value = report.get(key)
     if value is None:
@@ -158,9 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sets", default="", help="comma list: only rows whose set name contains one of these"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--head", type=Path, help="a router head folder to measure instead of the shipped one"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.head is not None:
+        os.environ[HEAD_ENV] = str(args.head)
+        shipped_head.cache_clear()
+    try:
+        head = shipped_head()
+    except MemeditError as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     wanted = [w for w in args.sets.split(",") if w]
@@ -178,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "routing_validation",
         "environment": environment(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "head": None if head is None else {"threshold": head.threshold, "info": head.info},
         "rows": rows,
         "total_s": time.perf_counter() - started,
     }
@@ -197,6 +235,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
         )
     )
+    traded = [
+        r for r in rows if any(best_at(r["curve"], k, lv) is not None for k, lv, _ in TRADE_OFFS)
+    ]
+    if traded:
+        print()
+        print(
+            render_table(
+                ["set", "edits", "router", *[name for _, _, name in TRADE_OFFS]],
+                [
+                    [
+                        r["set"],
+                        f"{r['n_edits']:,}",
+                        r["router"]["kind"],
+                        *[
+                            "-" if (v := best_at(r["curve"], k, lv)) is None else f"{v:.3f}"
+                            for k, lv, _ in TRADE_OFFS
+                        ],
+                    ]
+                    for r in traded
+                ],
+            )
+        )
     print(f"total {results['total_s']:.0f}s")
     write_results(args.out, results)
     return 0

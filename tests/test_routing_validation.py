@@ -1,0 +1,66 @@
+"""The routing validation script: another head measured by --head, heads compared at equal locality."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import load_benchmark, shared_data
+
+from memedit.router import shipped_head
+
+
+@pytest.fixture(scope="module")
+def validation(request: pytest.FixtureRequest) -> ModuleType:
+    return load_benchmark("routing_validation", request)
+
+
+def test_best_generality_at_a_locality_level(validation: ModuleType) -> None:
+    curve = [
+        {"threshold": 0.2, "kinds": {"generality": 0.9, "relation_specificity": 0.80}},
+        {"threshold": 0.4, "kinds": {"generality": 0.8, "relation_specificity": 0.90}},
+        {"threshold": 0.6, "kinds": {"generality": 0.7, "relation_specificity": 0.96}},
+        {"threshold": 0.8, "kinds": {"generality": 0.5, "relation_specificity": 0.99}},
+    ]
+    assert validation.best_at(curve, "relation_specificity", 0.90) == 0.8
+    assert validation.best_at(curve, "relation_specificity", 0.95) == 0.7
+    assert validation.best_at(curve, "relation_specificity", 0.995) is None
+    assert validation.best_at(curve, "neighborhood", 0.5) is None  # not in this row
+
+
+def test_head_flag_measures_another_head(
+    validation: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = shared_data("counterfact/rome-format-dev.json").parents[1]
+    shipped = shipped_head()
+    assert shipped is not None
+    replace(shipped, threshold=0.93).save(tmp_path / "head")
+    with pytest.raises(SystemExit) as refused:
+        validation.main(["--head", str(tmp_path), "--data", str(data)])
+    assert refused.value.code == 2
+    assert "no router_head.safetensors" in capsys.readouterr().err
+    try:
+        code = validation.main(
+            [
+                *("--head", str(tmp_path / "head"), "--data", str(data)),
+                *("--sets", "ROME", "--routers", "learnt", "--out", str(tmp_path / "r.json")),
+            ]
+        )
+    finally:
+        os.environ.pop("MEMEDIT_ROUTER_HEAD", None)  # main() set it
+        shipped_head.cache_clear()
+    assert code == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["head"]["threshold"] == 0.93 and results["args"]["head"].endswith("head")
+    (row,) = results["rows"]
+    assert row["set"] == "ROME CounterFact dev" and row["router"]["threshold"] == 0.93
+    printed = capsys.readouterr().out
+    assert "gen@neighbour>=.95" in printed
+    generality = validation.best_at(row["curve"], "neighborhood", 0.95)
+    assert generality is not None and generality >= row["generality"]  # 0.93 keeps 0.95
