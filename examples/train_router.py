@@ -1,6 +1,4 @@
-"""Train the learnt router head that ships with memedit (memedit/data/router_head.*; the
-shipped one was made before the relation patterns' fix, which relabelled some training
-questions: the README says how they differ).
+"""Train the learnt router head that ships with memedit (memedit/data/router_head.*).
 
     python examples/train_router.py                      # ../shared/data -> memedit/data
     python examples/train_router.py --output /tmp/head   # try a variant without replacing the shipped one
@@ -9,15 +7,22 @@ Uses only training splits: CounterFact train, zsRE train, and the 70% of
 KnowEdit train_cf and recent_train not held out by subject hash
 (memedit.router_training), plus question forms of their prompts
 (memedit.question_forms), some prompts disguised (wrapped in a completion
-template, or after a WikiBio sentence) and people's names shortened to their
-last word; 15% of those edits choose the threshold and the second-look band.
-Takes about 25 minutes on 2 CPU cores: embedding 89,000 queries (9 minutes), reading
-267,000 (query, edit) pairs through the first layer (5 minutes; --pair-layers:
-what the second look reads at query time; 0 for the whole encoder, which did worse on
-the held-aside edits) and fitting (5 to 10 minutes); with --cache FOLDER, a second run
-with the same --seed only refits (6 minutes; the scalar features are recomputed from the
-cached pairs, so changes to them need no new embeddings; a cache of other queries is
-refused).
+template, or after a WikiBio sentence), people's names shortened to their
+last word, and cloze prompts on another relation of each edit's subject ("The
+mother of X is" beside an edit on X's father; out of scope, about 11,000, made from
+the training prompts' own cloze templates); 15% of those edits choose the threshold
+and the second-look band. Questions on another relation of the subject weigh twice
+in the fit (--kind-weight question_specificity=2, the default): the cloze negatives
+alone let more of them through.
+Takes about an hour on 2 CPU cores (57 minutes measured while another job shared them):
+embedding 100,000 queries (21 minutes), reading 300,000 (query, edit) pairs through
+the first layer (17 minutes; --pair-layers: what the second look reads at query time;
+0 for the whole encoder, which did worse on the held-aside edits) and fitting (15
+minutes); with --cache FOLDER, a second run with the same --seed only refits (16
+minutes; the scalar features are recomputed from the cached pairs, so changes to them
+need no new embeddings; a cache of other queries is
+refused). To route with a head in another folder: MEMEDIT_ROUTER_HEAD=FOLDER; to
+measure it: examples/benchmarks/routing_validation.py --head FOLDER.
 
 With --triples, training also gets about 5,900 edits made from the Wikidata triples
 in pitfalls/ (memedit.triple_cases: 23 relations, ten phrasings each), routed
@@ -26,15 +31,12 @@ chosen on the benchmarks' held-aside queries. Not what ships: it lifted relation
 specificity on relations outside the benchmarks but not the benchmarks' own worst
 case, and cost some of their locality (the README has the figures).
 
-With --cloze-share S, training also gets out-of-scope cloze prompts on another
-relation of each edit's subject ("The mother of X is" beside an edit on X's father;
-about 11,000, made from the training prompts' own cloze templates), the share S of
-them (another 10 minutes to embed). Not what ships: it lifted relation specificity
-on KnowEdit and the triples (0.47 -> 0.59) but let more questions on another
-relation through, with all of them and with about 40% (the README has the figures).
+--cloze-share S trains on the share S of the cloze negatives (default 1; 0 makes none,
+as the previous head was made: its relation specificity on KnowEdit and the triples was
+lower, 0.47 against 0.61 on the triples; the README has the figures).
 --kind-weight KIND=W (repeatable) weighs one kind of training query's pairs in the
-fit as if each were there W times ("--kind-weight question_specificity=2" beside
-the cloze negatives keeps questions on another relation out); refits from --cache.
+fit as if each were there W times; it replaces that kind's default weight
+("--kind-weight question_specificity=1" weighs every kind alike); refits from --cache.
 
 With --cross-encoder, the second look also gets a cross-encoder (MiniLM's top two
 layers fine-tuned on half the fitting pairs for one epoch, 20 more minutes), averaged
@@ -58,7 +60,13 @@ from pathlib import Path
 from memedit.embedder import get_embedder
 from memedit.errors import MemeditError
 from memedit.router import HEAD_DIR
-from memedit.router_training import PAIR_LAYERS, TRAINING_KINDS, train_router
+from memedit.router_training import (
+    CLOZE_SHARE,
+    KIND_WEIGHTS,
+    PAIR_LAYERS,
+    TRAINING_KINDS,
+    train_router,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,10 +124,10 @@ def main() -> None:
     parser.add_argument(
         "--cloze-share",
         type=float,
-        default=0.0,
-        help="also train on cloze prompts on another relation of each edit's subject ('The "
+        default=CLOZE_SHARE,
+        help="train on cloze prompts on another relation of each edit's subject ('The "
         "mother of X is' for an edit on X's father; out of scope), this share of them "
-        "(default 0: none; measured in the README, not shipped)",
+        f"(default {CLOZE_SHARE:g}; 0: none)",
     )
     parser.add_argument(
         "--kind-weight",
@@ -127,10 +135,11 @@ def main() -> None:
         default=[],
         metavar="KIND=WEIGHT",
         help="weight the pairs of one kind of training query in the fit, as if repeated "
-        f"(repeatable; kinds: {', '.join(TRAINING_KINDS)})",
+        f"(repeatable; kinds: {', '.join(TRAINING_KINDS)}; defaults: "
+        f"{', '.join(f'{k}={w:g}' for k, w in KIND_WEIGHTS.items())}, others 1)",
     )
     args = parser.parse_args()
-    kind_weights = {}
+    kind_weights = dict(KIND_WEIGHTS)
     for item in args.kind_weight:
         kind, _, weight = item.partition("=")
         try:

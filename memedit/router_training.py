@@ -10,8 +10,11 @@ same-subject questions on other relations. Each edit whose relation is known
 also gets question forms (:mod:`memedit.question_forms`): questions on its
 relation, some wrapped in a prompt template, as positives, and questions on
 another relation of its subject as negatives, because people ask questions
-where benchmarks state cloze prompts. The loss is balanced between the
-two classes. The second look's reading of a pair is its mean-pooled token states
+where benchmarks state cloze prompts; and an out-of-scope cloze on another
+relation of its subject (:func:`cloze_queries`), because the benchmarks state a
+subject's other relations mostly as questions and a head trained on them alone
+takes any cloze naming the subject for its edit. The loss is balanced between the
+two classes, and some kinds of query weigh more (:data:`KIND_WEIGHTS`). The second look's reading of a pair is its mean-pooled token states
 after the embedder's first ``PAIR_LAYERS`` layers (1 of MiniLM's 6): cheaper than the
 whole encoder, and better on the held-aside edits (the peak of the worst goal metric
 there, on this script's pairs: 0.8835 with one layer, 0.8858 with two; on an older
@@ -126,6 +129,10 @@ GOAL_KINDS = (
 
 # What --kind-weight can weight: every kind of query training makes.
 TRAINING_KINDS = (*GOAL_KINDS, "portability", CLOZE_SPECIFICITY)
+# The shipped head's recipe: every cloze negative, and questions on another relation of the
+# subject weighed twice (the cloze negatives alone let more of them through; see the README).
+CLOZE_SHARE = 1.0
+KIND_WEIGHTS: Mapping[str, float] = {"question_specificity": 2.0}
 
 
 class StaleCacheError(MemeditError, ValueError):
@@ -983,7 +990,7 @@ def train_router(
     with_triples: bool = False,
     triples_share: float = 1.0,
     pair_layers: int | None = PAIR_LAYERS,
-    cloze_share: float = 0.0,
+    cloze_share: float = CLOZE_SHARE,
     kind_weights: Mapping[str, float] | None = None,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
@@ -994,8 +1001,9 @@ def train_router(
     edits stay in the index as distractors. ``cloze_share``: of the edits' cloze negatives
     (:func:`cloze_queries`), the share trained on (by a stable hash of their text; 0: none
     are made). ``kind_weights``: a weight in the fit for the pairs of these kinds of query
-    (:data:`TRAINING_KINDS`; others 1), as if they were repeated that many times."""
-    kind_weights = dict(kind_weights or {})
+    (:data:`TRAINING_KINDS`; others 1), as if they were repeated that many times; None:
+    :data:`KIND_WEIGHTS`, the shipped recipe's (``{}`` weighs every kind 1)."""
+    kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
     unknown = sorted(set(kind_weights) - set(TRAINING_KINDS))
     if unknown:
         raise ValueError(

@@ -234,6 +234,7 @@ QUESTIONS_IN_SCOPE = {
     "What is Marie Curie's job?": "Curie",
     "What does Marie Curie do for a living?": "Curie",
     "Marie Curie is a professional": "Curie",
+    "Which sport does Tiger Woods play?": "Woods",  # training read this relation wrong once
 }
 QUESTIONS_OUT_OF_SCOPE = [
     "Who designed the Eiffel Tower?",  # same subject, another relation
@@ -242,6 +243,7 @@ QUESTIONS_OUT_OF_SCOPE = [
     "When was Apple A5 released?",
     "Where was Toko Yasuda born?",
     "Who was Marie Curie married to?",
+    "Where was Tiger Woods born?",
     "Where is the Colosseum?",  # same relation, another subject
     "What language does Gérard Depardieu speak?",
     "Who created Windows 95?",
@@ -261,6 +263,11 @@ def test_people_ask_questions_about_stated_facts(store: EditStore) -> None:
     store.add(subject="Apple A5", prompt="Apple A5 was created by", target="Google")
     store.add(subject="Toko Yasuda", prompt="Toko Yasuda plays the instrument", target="piano")
     store.add("Marie Curie works as a chef.")
+    store.add(
+        subject="Tiger Woods",
+        prompt="The sport Tiger Woods plays professionally is",
+        target="cricket",
+    )
     assert store.router.kind == "learnt"
     routed = store.route_many(list(QUESTIONS_IN_SCOPE))
     for (question, subject), result in zip(QUESTIONS_IN_SCOPE.items(), routed, strict=True):
