@@ -40,7 +40,7 @@ the same subject (out of scope). The templates are the ones router training
 uses, so these two columns say how well the router handles question-shaped
 queries, not how it handles unseen phrasings.
 
-Run from the repository root (about 17 minutes on 2 CPU cores)::
+Run from the repository root (about 30 minutes on 2 CPU cores)::
 
     python examples/benchmarks/routing_validation.py
     python examples/benchmarks/routing_validation.py --quick   # val at 1,000 edits only
