@@ -261,7 +261,7 @@ def _curve(
     owners: Sequence[str],
     cuts: Sequence[float],
     swept: Sequence[Sequence[tuple[str | None, float]]] | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """Precision and recall of "in scope of the right edit" at each of ``cuts``, and each kind's
     rate as the report gives it (``kinds``: routed to the right edit for in-scope kinds, left
     alone for locality kinds), so that one kind can be read at another's level: from the
@@ -270,8 +270,8 @@ def _curve(
     routed = [(r.edits[0].id, r.edits[0].score) if r.edits else (None, -np.inf) for r in results]
     wanted = [None if q.case is None else owners[q.case] for q in queries]
     scored = np.array([q.kind != "portability" for q in queries])
-    positive = scored & np.array([q.case is not None for q in queries])
-    asked = np.array([q.case is not None for q in queries])
+    asked = np.array([q.case is not None for q in queries])  # in scope of an edit
+    positive = scored & asked
     kinds = np.array([q.kind for q in queries])
     points: list[dict[str, Any]] = []
     for k, cut in enumerate(cuts):
