@@ -350,7 +350,7 @@ def evaluate_routing(
         "n_edits": len(chosen) + len(fillers),
         "evaluated_edits": len(chosen),
         "live_edits": live,
-        "router": classifier.to_config(),
+        "router": {**classifier.to_config(), "threshold": classifier.threshold},
         **_rates(results, queries, owners, classifier.threshold),
         "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
         "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,

@@ -639,6 +639,13 @@ def shipped_head() -> RouterHead | None:
     return RouterHead.load()
 
 
+def head_origin() -> str:
+    """Where learnt routers get their head, to show it: ``$MEMEDIT_ROUTER_HEAD``'s folder, or
+    "shipped"."""
+    override = os.environ.get(HEAD_ENV)
+    return str(Path(override).expanduser()) if override else "shipped"
+
+
 def pair_text(template: str, query: str, question: str) -> str:
     """What the second look reads: the query and the edit's question part (the one whose
     vector matched: see :attr:`memedit.stores.base.SearchHit.key`)."""
@@ -688,9 +695,18 @@ class LearntScopeClassifier(ScopeClassifier):
         if head is None:
             raise StoreError("This memedit has no trained router head; use the 'threshold' router.")
         self.head = head
+        self.threshold_given = threshold is not None  # else the head's, which may change
         if threshold is None:
             threshold = head.threshold if self.second_look else head.fast_threshold
         super().__init__(threshold, top_k)
+
+    def to_config(self) -> dict[str, Any]:
+        """The threshold is saved only when it was set (``calibrate``, ``--threshold``): a
+        store on the head's own threshold follows a retrained head's."""
+        config = super().to_config()
+        if not self.threshold_given:
+            del config["threshold"]
+        return config
 
     def scores(
         self,

@@ -34,6 +34,7 @@ from memedit.paths import default_store_path
 from memedit.router import RouteResult, ScopeClassifier, classifier_from_config, default_classifier
 from memedit.stores import StoreBackend, StoreTransaction, open_backend, store_exists
 from memedit.stores.base import SearchHit
+from memedit.stores.sqlite import without_former_default
 
 MAX_BATCH_EDITS = 5_000_000
 MAX_QUERY_BYTES = 16_384
@@ -552,8 +553,8 @@ class EditStore:
 
     @staticmethod
     def _adopt_router(tx: StoreTransaction, settings: dict[str, Any]) -> bool:
-        try:
-            router = classifier_from_config(settings)
+        try:  # an older memedit's bundle may carry its head's default threshold
+            router = classifier_from_config(without_former_default(settings))
         except (StoreError, TypeError, ValueError):
             return False  # settings this memedit cannot use: keep the store's own
         tx.set_config({"router": router.to_config()})

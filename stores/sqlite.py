@@ -113,6 +113,36 @@ def m003_conflict_keys_read_from_word_starts(db: Database) -> None:
     )
 
 
+# The thresholds of the router heads earlier memedits shipped, which stores saved as if set.
+FORMER_HEAD_THRESHOLDS = {"learnt": (0.35, 0.52, 0.45, 0.38, 0.48), "learnt-fast": (0.7, 0.67)}
+
+
+def without_former_default(router: dict[str, Any]) -> dict[str, Any]:
+    """Router settings without a learnt router's threshold when it equals one an earlier head
+    shipped with: older memedits saved that default as if it had been set, so a retrained
+    head kept the old one's threshold. Without it, the settings follow the head."""
+    former = FORMER_HEAD_THRESHOLDS.get(router.get("kind", ""), ())
+    threshold = router.get("threshold")
+    if threshold is None or not any(abs(float(threshold) - t) < 1e-9 for t in former):
+        return router
+    return {k: v for k, v in router.items() if k != "threshold"}
+
+
+@migrations()
+def m004_learnt_router_follows_its_heads_threshold(db: Database) -> None:
+    """Drop a saved learnt-router threshold that is an earlier head's default
+    (:func:`without_former_default`); a calibrated one is kept unless it happens to equal one."""
+    if "config" not in db.table_names():
+        return
+    row = db.execute("SELECT value FROM config WHERE key = 'router'").fetchone()
+    if row is None:
+        return
+    router = json.loads(row[0])
+    settled = without_former_default(router)
+    if settled != router:
+        db.execute("UPDATE config SET value = ? WHERE key = 'router'", [json.dumps(settled)])
+
+
 _EDIT_COLUMNS = (
     "id", "text", "subject", "prompt", "target", "relation", "derived", "created",
     "source", "tags", "status", "superseded_by", "content_hash", "conflict_key",

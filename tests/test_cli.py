@@ -372,14 +372,16 @@ def test_router_shows_and_switches_the_scope_classifier(runner: CliRunner, tmp_p
     store = tmp_path / "s"
     run(runner, "add", "The Eiffel Tower is located in Rome.", "--store", store)
     shown = json.loads(run(runner, "router", "--json", "--store", store).output)
-    assert shown["kind"] == "learnt" and shown["top_k"] == 5
+    assert shown["kind"] == "learnt" and shown["top_k"] == 5 and shown["head"] == "shipped"
 
     fast = json.loads(
         run(runner, "router", "--kind", "learnt-fast", "--json", "--store", store).output
     )
     assert fast["kind"] == "learnt-fast" and fast["top_k"] == 5
     with EditStore(store, create=False) as opened:
-        assert opened.router.to_config() == fast  # saved in the store's config
+        assert opened.router.threshold == fast["threshold"] and not fast["threshold_set"]
+        # saved without the head's threshold, so that a retrained head's applies
+        assert opened.config["router"] == {"kind": "learnt-fast", "top_k": 5}
         assert opened.route("Which city is the Eiffel Tower in?").in_scope
 
     run(runner, "router", "--kind", "threshold", "--top-k", "3", "--store", store)

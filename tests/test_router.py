@@ -182,6 +182,10 @@ def test_memedit_router_head_routes_with_another_head(
         with EditStore(tmp_path / "s") as other:
             assert other.router.kind == "learnt" and other.router.threshold == 0.91
             assert shipped_head().band == (0.1, 0.95)  # type: ignore[union-attr]
+        shown = CliRunner().invoke(cli, ["router", "--store", str(tmp_path / "s")]).output
+        assert shown.strip().endswith(
+            f"threshold 0.910 (the head's), top_k 5, head {tmp_path / 'retrained'}"
+        )
         monkeypatch.setenv("MEMEDIT_ROUTER_HEAD", str(tmp_path))
         shipped_head.cache_clear()
         with pytest.raises(StoreError, match=r"no router_head\.safetensors or router_head\.json"):

@@ -25,7 +25,7 @@ from memedit.errors import (
     StoreError,
     StoreLockedError,
 )
-from memedit.router import default_classifier
+from memedit.router import default_classifier, shipped_head
 
 
 def snapshot(store: EditStore) -> list[dict[str, object]]:
@@ -225,6 +225,41 @@ def test_opening_a_store_revives_edits_superseded_by_another_relation(tmp_path: 
         assert revived.conflict_key == studied.conflict_key
         assert store.get(rome.id).superseded_by == berlin.id  # a real supersession stays
         assert store.route("Where did Stephen Hawking study?").edits[0].edit.id == studied.id
+
+
+@pytest.mark.parametrize(
+    ("saved", "kept"),
+    [
+        ({"kind": "learnt", "threshold": 0.48, "top_k": 5}, {"kind": "learnt", "top_k": 5}),
+        (
+            {"kind": "learnt-fast", "threshold": 0.67, "top_k": 3},
+            {"kind": "learnt-fast", "top_k": 3},
+        ),
+        ({"kind": "learnt", "threshold": 0.61, "top_k": 5}, None),  # calibrated: kept
+        ({"kind": "threshold", "threshold": 0.48, "top_k": 5}, None),  # cosine: kept
+    ],
+)
+def test_a_store_on_an_old_heads_default_threshold_follows_the_new_head(
+    tmp_path: Path, saved: dict[str, object], kept: dict[str, object] | None
+) -> None:
+    """Older memedits saved the shipped head's threshold as if it had been set, so a new head
+    routed at the old one's threshold: migration m004 drops a saved former default."""
+    path = tmp_path / "old"
+    with EditStore(path) as store:
+        store.add("The Eiffel Tower is located in Rome.")
+        assert "threshold" not in store.config["router"]  # new stores follow the head
+    conn = sqlite3.connect(path / "memedit.db")
+    conn.execute("UPDATE config SET value = ? WHERE key = 'router'", [json.dumps(saved)])
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm004%'")
+    conn.commit()
+    conn.close()
+    with EditStore(path) as store:
+        assert store.config["router"] == (kept or saved)
+        if kept is not None:
+            head = shipped_head()
+            assert head is not None and not store.router.threshold_given  # type: ignore[attr-defined]
+            expected = head.threshold if saved["kind"] == "learnt" else head.fast_threshold
+            assert store.router.threshold == expected
 
 
 def test_importing_history_that_superseded_another_relation_keeps_both_live(
@@ -559,6 +594,12 @@ def test_an_empty_store_adopts_the_router_settings_of_its_first_bundle(
         report = fresh.import_bundle(bundle)
         assert report.router_adopted
         assert (fresh.router.threshold, fresh.router.top_k) == (0.8, 3)
+    store.configure_router(threshold=0.48)  # what an older memedit saved for its head's default
+    older = store.export(tmp_path / "older.memedit")
+    assert read_bundle(older).manifest.router == {"kind": "learnt", "threshold": 0.48, "top_k": 3}
+    with EditStore(tmp_path / "fresh-too") as fresh:
+        assert fresh.import_bundle(older).router_adopted
+        assert fresh.config["router"] == {"kind": "learnt", "top_k": 3}  # follows the head
     with EditStore(tmp_path / "busy") as busy:
         busy.add("Toko Yasuda plays the piano.")
         report = busy.import_bundle(bundle)
