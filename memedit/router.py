@@ -243,7 +243,12 @@ class ScopeClassifier(ABC):
         return np.broadcast_to(best, (len(cuts), *best.shape)).copy()
 
     def to_config(self) -> dict[str, Any]:
+        """The settings a store saves."""
         return {"kind": self.kind, "threshold": self.threshold, "top_k": self.top_k}
+
+    def in_effect(self) -> dict[str, Any]:
+        """The settings routing uses, to show: :meth:`to_config` with the threshold always."""
+        return {**self.to_config(), "threshold": self.threshold}
 
     def updated(
         self, *, threshold: float | None = None, top_k: int | None = None
@@ -615,14 +620,19 @@ def exact_or(similarity: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     return np.where(similarity >= EXACT_SIMILARITY, 1.0, probabilities)
 
 
+def _head_override() -> Path | None:
+    """The folder ``$MEMEDIT_ROUTER_HEAD`` names, if it is set."""
+    override = os.environ.get(HEAD_ENV)
+    return Path(override).expanduser() if override else None
+
+
 @cache
 def shipped_head() -> RouterHead | None:
     """The head the learnt router uses: the one in ``$MEMEDIT_ROUTER_HEAD`` when that is set
     (to try a retrained head without reinstalling), else the one that ships with memedit, or
     None when that is missing. Read once per process."""
-    override = os.environ.get(HEAD_ENV)
-    if override:
-        directory = Path(override).expanduser()
+    directory = _head_override()
+    if directory is not None:
         missing = [
             f"{HEAD_NAME}.{ext}"
             for ext in ("safetensors", "json")
@@ -630,10 +640,19 @@ def shipped_head() -> RouterHead | None:
         ]
         if missing:
             raise StoreError(
-                f"${HEAD_ENV} is {override!r}, which has no {' or '.join(missing)}; point it at "
-                "a folder examples/train_router.py --output wrote, or unset it."
+                f"${HEAD_ENV} is {str(directory)!r}, which has no {' or '.join(missing)}; point "
+                "it at a folder examples/train_router.py --output wrote, or unset it."
             )
-        return RouterHead.load(directory)
+        try:
+            return RouterHead.load(directory)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged JSON or safetensors file: the user's folder
+            raise StoreError(
+                f"${HEAD_ENV} is {str(directory)!r}, whose head cannot be read "
+                f"({type(exc).__name__}: {exc}); retrain it with examples/train_router.py "
+                "--output, or unset it."
+            ) from None
     if not (HEAD_DIR / f"{HEAD_NAME}.safetensors").is_file():
         return None
     return RouterHead.load()
@@ -642,8 +661,8 @@ def shipped_head() -> RouterHead | None:
 def head_origin() -> str:
     """Where learnt routers get their head, to show it: ``$MEMEDIT_ROUTER_HEAD``'s folder, or
     "shipped"."""
-    override = os.environ.get(HEAD_ENV)
-    return str(Path(override).expanduser()) if override else "shipped"
+    directory = _head_override()
+    return "shipped" if directory is None else str(directory)
 
 
 def pair_text(template: str, query: str, question: str) -> str:
@@ -707,6 +726,10 @@ class LearntScopeClassifier(ScopeClassifier):
         if not self.threshold_given:
             del config["threshold"]
         return config
+
+    def in_effect(self) -> dict[str, Any]:
+        """Also whether the threshold was set (else it is the head's) and which head is used."""
+        return {**super().in_effect(), "threshold_set": self.threshold_given, "head": head_origin()}
 
     def scores(
         self,

@@ -173,8 +173,14 @@ class EditStore:
                 "created": utc_now(),
             }
 
+        # A new store's config is made first, so that what fails there (a bad
+        # $MEMEDIT_ROUTER_HEAD, an embedder that will not load) leaves no file behind.
+        made = initial_config() if create and not store_exists(self.path) else None
         self._backend: StoreBackend = open_backend(
-            self.path, create=create, initial_config=initial_config, lock_timeout=lock_timeout
+            self.path,
+            create=create,
+            initial_config=initial_config if made is None else made.copy,
+            lock_timeout=lock_timeout,
         )
         config = self._backend.config()
         if requested is not None and requested.id != config["embedder"]:

@@ -190,10 +190,25 @@ def test_memedit_router_head_routes_with_another_head(
         shipped_head.cache_clear()
         with pytest.raises(StoreError, match=r"no router_head\.safetensors or router_head\.json"):
             shipped_head()
-        result = CliRunner().invoke(cli, ["route", "Where is it?", "--store", str(tmp_path / "s")])
-        assert result.exit_code != 0 and "Traceback" not in result.output
-        last = [line for line in result.output.splitlines() if line.strip()][-1]
-        assert last.startswith("Error: $MEMEDIT_ROUTER_HEAD is") and "unset it" in last
+        damaged = tmp_path / "damaged"
+        damaged.mkdir()
+        (damaged / "router_head.json").write_text("{not json")
+        (damaged / "router_head.safetensors").write_bytes(b"not tensors")
+        for folder, says in ((tmp_path, "which has no"), (damaged, "cannot be read")):
+            monkeypatch.setenv("MEMEDIT_ROUTER_HEAD", str(folder))
+            for args in (  # routing in a store; making one (its config names the router)
+                ["route", "Where is it?", "--store", str(tmp_path / "s")],
+                ["add", "Toko Yasuda plays the piano.", "--store", str(tmp_path / "new")],
+            ):
+                shipped_head.cache_clear()
+                result = CliRunner().invoke(cli, args)
+                assert result.exit_code != 0 and "Traceback" not in result.output
+                last = [line for line in result.output.splitlines() if line.strip()][-1]
+                assert last.startswith("Error: $MEMEDIT_ROUTER_HEAD is") and says in last
+                assert "unset it" in last
+        assert not (tmp_path / "new").exists()  # a store that cannot route is not made
+        with EditStore(tmp_path / "s", create=False) as unchanged:
+            assert len(unchanged) == 0
     finally:
         monkeypatch.delenv("MEMEDIT_ROUTER_HEAD")
         shipped_head.cache_clear()
