@@ -9,7 +9,7 @@ import click
 
 from memedit.cli.app import _open, _print_json, json_option, mode_options, store_option
 from memedit.formats import FORMATS
-from memedit.router import KINDS, LearntScopeClassifier, head_origin
+from memedit.router import KINDS
 
 
 def _sizes(value: str) -> list[int]:
@@ -339,14 +339,13 @@ def router(
             current = store.router
         else:
             current = store.configure_router(kind=kind, threshold=threshold, top_k=top_k)
-    settings = {**current.to_config(), "threshold": current.threshold}
-    described = f"threshold {current.threshold:.3f}"
-    if isinstance(current, LearntScopeClassifier):
-        settings["threshold_set"] = current.threshold_given  # else the head's own
-        settings["head"] = head_origin()  # not the store's: $MEMEDIT_ROUTER_HEAD or shipped
-        described += "" if current.threshold_given else " (the head's)"
+    settings = current.in_effect()
     if as_json:
         _print_json(settings)
         return
+    own = " (the head's)" if settings.get("threshold_set") is False else ""
     head = f", head {settings['head']}" if "head" in settings else ""
-    click.echo(f"router: {settings['kind']}, {described}, top_k {settings['top_k']}{head}")
+    click.echo(
+        f"router: {settings['kind']}, threshold {settings['threshold']:.3f}{own}, "
+        f"top_k {settings['top_k']}{head}"
+    )

@@ -273,6 +273,7 @@ def _curve(
     asked = np.array([q.case is not None for q in queries])  # in scope of an edit
     positive = scored & asked
     kinds = np.array([q.kind for q in queries])
+    of_kind = {kind: kinds == kind for kind in sorted(set(kinds))}
     points: list[dict[str, Any]] = []
     for k, cut in enumerate(cuts):
         scores, right = _against(routed if swept is None else swept[k], wanted)
@@ -282,7 +283,7 @@ def _curve(
         precision = float(correct.sum() / considered.sum()) if considered.sum() else 1.0
         recall = float(correct.sum() / positive.sum()) if positive.sum() else 0.0
         good = np.where(asked, predicted & right, ~predicted)
-        by_kind = {kind: float(good[kinds == kind].mean()) for kind in sorted(set(kinds))}
+        by_kind = {kind: float(good[mask].mean()) for kind, mask in of_kind.items()}
         points.append(
             {"threshold": float(cut), "precision": precision, "recall": recall, "kinds": by_kind}
         )
@@ -350,7 +351,7 @@ def evaluate_routing(
         "n_edits": len(chosen) + len(fillers),
         "evaluated_edits": len(chosen),
         "live_edits": live,
-        "router": {**classifier.to_config(), "threshold": classifier.threshold},
+        "router": classifier.in_effect(),
         **_rates(results, queries, owners, classifier.threshold),
         "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
         "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,

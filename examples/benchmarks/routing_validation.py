@@ -236,8 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     traded = [
-        r for r in rows if any(best_at(r["curve"], k, lv) is not None for k, lv, _ in TRADE_OFFS)
+        (r, [best_at(r["curve"], kind, level) for kind, level, _ in TRADE_OFFS]) for r in rows
     ]
+    traded = [(r, best) for r, best in traded if any(v is not None for v in best)]
     if traded:
         print()
         print(
@@ -248,12 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         r["set"],
                         f"{r['n_edits']:,}",
                         r["router"]["kind"],
-                        *[
-                            "-" if (v := best_at(r["curve"], k, lv)) is None else f"{v:.3f}"
-                            for k, lv, _ in TRADE_OFFS
-                        ],
+                        *["-" if v is None else f"{v:.3f}" for v in best],
                     ]
-                    for r in traded
+                    for r, best in traded
                 ],
             )
         )
