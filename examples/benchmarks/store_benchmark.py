@@ -15,7 +15,8 @@ What it measures, for each store size in ``--sizes`` (default 1000,10000,100000)
   alone (``Embedder.encode_one``) and to search the backend with the
   already-embedded query (``backend.search``), and the ratio
   route p50 / embed p50 (goal: <= 1.5 at 100k). "top-1 own" is the share of
-  queries whose nearest edit is the edit they rephrase (a sanity check). The same
+  queries whose best-scored edit, in scope or not, is the edit they rephrase (a sanity
+  check). The same
   is measured on as many neighbourhood prompts of the same records (same relation,
   another subject: out of scope), and on both together ("mixed": half the
   queries in scope, half not; a store's real traffic is mostly out of scope);
