@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,3 +214,46 @@ def triple_cases(
         if limit is not None and len(cases) >= limit:
             break
     return cases[:limit]
+
+
+def crowded_cases(
+    root: Path,
+    subjects: int,
+    *,
+    seed: int = 0,
+    keep: Callable[[str], bool] = lambda _: True,
+) -> list[EditCase]:
+    """Edits on every relation people have in ``root`` (the pitfalls folder) for each of
+    ``subjects`` people (those ``keep`` accepts), each asked in two paraphrase templates of
+    its relation and its question: a subject's other edits crowd each query's candidates,
+    as when one entity gets many edits. No locality prompts: the other edits are the test."""
+    relations, triples = read_triples(root)
+    people = sorted(KINDS[0] & relations.keys())
+    only_people = KINDS[0].difference(*KINDS[1:])  # works win awards too
+    rng = random.Random(seed)
+    objects: dict[str, list[str]] = defaultdict(list)
+    named: set[str] = set()
+    for triple in triples:
+        if triple.new_object:
+            objects[triple.relation].append(triple.new_object)
+        if triple.relation in only_people and "{" not in triple.subject and keep(triple.subject):
+            named.add(triple.subject)
+    chosen = sorted(named)
+    rng.shuffle(chosen)
+    cases = []
+    for subject in chosen[:subjects]:
+        for relation_id in people:
+            relation = relations[relation_id]
+            paraphrases = rng.sample(
+                relation.paraphrases, min(PARAPHRASES, len(relation.paraphrases))
+            )
+            draft = EditDraft(
+                subject=subject,
+                prompt=relation.prompt.replace("{}", subject),
+                target=rng.choice(objects[relation_id] or ["unknown"]),
+                relation=relation_id,
+                source=f"pitfalls:{relation_id}",
+            )
+            queries = (*paraphrases, relation.query)
+            cases.append(EditCase(draft, tuple(q.replace("{}", subject) for q in queries), ()))
+    return cases

@@ -20,7 +20,7 @@ from memedit.router_training import (
     joined_pairs,
     triple_queries_kept,
 )
-from memedit.triple_cases import EDIT_SHARE, read_triples, triple_cases
+from memedit.triple_cases import EDIT_SHARE, crowded_cases, read_triples, triple_cases
 
 RELATIONS = {
     "P22": ("The father of {} is", "Who is the father of {}?", "father"),
@@ -254,3 +254,23 @@ def test_a_share_of_the_triples_keeps_every_query_of_the_chosen_subjects(pitfall
     assert 0.15 < chosen < 0.65, chosen
     smaller = triple_queries_kept(queries, cases, 0.2)
     assert not (smaller & ~kept).any()  # a smaller share is a subset of a larger one
+
+
+def test_crowded_cases_give_each_person_an_edit_on_every_relation_people_have(
+    pitfalls: Path,
+) -> None:
+    cases = crowded_cases(pitfalls, 3, seed=2)
+    assert cases == crowded_cases(pitfalls, 3, seed=2)  # reproducible
+    subjects = {c.draft.subject for c in cases}
+    assert len(subjects) == 3 and all(s.startswith("Person ") for s in subjects)  # no works
+    for subject in subjects:
+        mine = [c for c in cases if c.draft.subject == subject]
+        assert sorted(c.draft.relation for c in mine) == ["P22", "P25", "P69"]
+    for case in cases:
+        prompt, question, _ = RELATIONS[case.draft.relation]
+        assert case.draft.prompt == prompt.replace("{}", case.draft.subject)
+        assert case.paraphrases[-1] == question.replace("{}", case.draft.subject)
+        assert len(case.paraphrases) == 3 and case.locality == ()
+        assert all(case.draft.subject in p for p in case.paraphrases)
+    kept = crowded_cases(pitfalls, 50, keep=lambda s: s.endswith("A"))
+    assert {c.draft.subject for c in kept} == {f"Person {chr(65 + i)}A" for i in range(6)}

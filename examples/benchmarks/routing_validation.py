@@ -21,6 +21,10 @@ runs), once with the learnt router and once with the cosine threshold:
   the subjects that router training would keep aside (``calibration_subject``): relation
   specificity beyond the benchmarks' relations. The shipped head never trained on them
   (``train_router.py --triples`` would, then only these subjects are unseen);
+- crowded subjects from the same triples: 100 of those people, each with an edit on all
+  14 relations people have there (``memedit.triple_cases.crowded_cases``), each edit asked
+  in two paraphrase templates and its question, with the subject's other 13 edits among
+  the candidates, as when one entity gets many edits (generality and wrong edits only);
 - ``examples/data/natural_questions.jsonl``: 60 hand-written edits (half free
   text) with questions people might ask, written apart from the question-form
   templates: 3 on the edited fact (generality), 2 on another relation of the
@@ -75,9 +79,14 @@ from memedit.evaluation import evaluate_routing
 from memedit.formats import EditCase, read_cases
 from memedit.router import HEAD_ENV, shipped_head
 from memedit.router_training import calibration_subject, heldout_subject
-from memedit.triple_cases import triple_cases
+from memedit.triple_cases import crowded_cases, triple_cases
 
 DATA = REPO_ROOT.parent / "shared" / "data"
+CROWDED_SUBJECTS = 100  # people, each with an edit on every relation people have
+CROWDED = "Wikidata triples, crowded subjects"
+# Rows asked without question forms: a crowded subject's question on "another relation" is
+# often on a relation it has an edit on (its siblings, its university), so in scope.
+WITHOUT_QUESTION_FORMS = frozenset([CROWDED])
 NATURAL = REPO_ROOT / "examples" / "data" / "natural_questions.jsonl"
 NATURAL_TEST = REPO_ROOT / "examples" / "data" / "natural_questions_test.jsonl"
 HELDOUT_WRAPPERS = (
@@ -115,6 +124,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
         )
     ]
     triples = [c for c in triple_cases(data / "pitfalls") if calibration_subject(c.draft.subject)]
+    crowded = crowded_cases(data / "pitfalls", CROWDED_SUBJECTS, keep=calibration_subject)
     return [
         *[("counterfact val", val, n, []) for n in (10, 100, 1000, len(val))],
         ("counterfact val + train distractors", val, 10_000, train),
@@ -127,6 +137,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
         ),
         ("counterfact val, prompts in held-out templates", wrapped(val), 1000, []),
         ("Wikidata triples, held-aside subjects", triples, len(triples), []),
+        (CROWDED, crowded, len(crowded), []),
         ("hand-written questions", natural, len(natural), []),
         ("hand-written questions + train distractors", natural, 10_000, train),
         ("hand-written test questions", natural_test, len(natural_test), []),
@@ -208,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             stored = max(min(size, len(cases)), size if distractors else 0)
             log(f"{name}: {stored:,} edits, {router} router")
             report = evaluate_routing(
-                cases, size, router=router, distractors=distractors, questions=True
+                cases,
+                size,
+                router=router,
+                distractors=distractors,
+                questions=name not in WITHOUT_QUESTION_FORMS,
             ).to_dict()
             rows.append({"set": name, **report})
     results = {
