@@ -62,6 +62,22 @@ class Relation:
     def phrasings(self) -> tuple[str, ...]:
         return (self.prompt, self.query, *self.paraphrases)
 
+    def asked(self, subject: str, rng: random.Random) -> tuple[str, ...]:
+        """What an edit on this relation of ``subject`` is asked in scope: ``PARAPHRASES``
+        of the paraphrase templates, drawn with ``rng``, then the question."""
+        drawn = rng.sample(self.paraphrases, min(PARAPHRASES, len(self.paraphrases)))
+        return tuple(t.replace("{}", subject) for t in (*drawn, self.query))
+
+    def edit(self, subject: str, target: str) -> EditDraft:
+        """The edit that gives ``subject`` the new object ``target`` on this relation."""
+        return EditDraft(
+            subject=subject,
+            prompt=self.prompt.replace("{}", subject),
+            target=target,
+            relation=self.id,
+            source=f"pitfalls:{self.id}",
+        )
+
 
 @dataclass(frozen=True)
 class Triple:
@@ -183,9 +199,7 @@ def triple_cases(
             per_relation[relation_id] += 1
             relation = relations[relation_id]
             target = own[relation_id].new_object or rng.choice(objects[relation_id] or ["unknown"])
-            paraphrases = rng.sample(
-                relation.paraphrases, min(PARAPHRASES, len(relation.paraphrases))
-            )
+            in_scope = relation.asked(subject, rng)
             locality = [
                 ("relation_specificity", ask(other, subject))
                 for other in rng.sample(others, min(OTHER_RELATIONS, len(others)))
@@ -194,23 +208,7 @@ def triple_cases(
                 locality.append(
                     ("neighborhood", ask(relation_id, rng.choice(asked_about[relation_id])))
                 )
-            draft = EditDraft(
-                subject=subject,
-                prompt=relation.prompt.replace("{}", subject),
-                target=target,
-                relation=relation_id,
-                source=f"pitfalls:{relation_id}",
-            )
-            cases.append(
-                EditCase(
-                    draft,
-                    (
-                        *(p.replace("{}", subject) for p in paraphrases),
-                        relation.query.replace("{}", subject),
-                    ),
-                    tuple(locality),
-                )
-            )
+            cases.append(EditCase(relation.edit(subject, target), in_scope, tuple(locality)))
         if limit is not None and len(cases) >= limit:
             break
     return cases[:limit]
@@ -244,16 +242,7 @@ def crowded_cases(
     for subject in chosen[:subjects]:
         for relation_id in people:
             relation = relations[relation_id]
-            paraphrases = rng.sample(
-                relation.paraphrases, min(PARAPHRASES, len(relation.paraphrases))
-            )
-            draft = EditDraft(
-                subject=subject,
-                prompt=relation.prompt.replace("{}", subject),
-                target=rng.choice(objects[relation_id] or ["unknown"]),
-                relation=relation_id,
-                source=f"pitfalls:{relation_id}",
-            )
-            queries = (*paraphrases, relation.query)
-            cases.append(EditCase(draft, tuple(q.replace("{}", subject) for q in queries), ()))
+            in_scope = relation.asked(subject, rng)
+            target = rng.choice(objects[relation_id] or ["unknown"])
+            cases.append(EditCase(relation.edit(subject, target), in_scope, ()))
     return cases
