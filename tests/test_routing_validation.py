@@ -64,3 +64,22 @@ def test_head_flag_measures_another_head(
     assert "gen@neighbour>=.95" in printed
     generality = validation.best_at(row["curve"], "neighborhood", 0.95)
     assert generality is not None and generality >= row["generality"]  # 0.93 keeps 0.95
+
+
+def test_missing_benchmark_files_give_one_line_before_any_run(
+    validation: ModuleType, tmp_path: Path
+) -> None:
+    """A --data folder without the pitfalls files (or any file a row needs) stops the script
+    with one line naming the file, before any row is measured or any result written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("counterfact", "knowedit"):
+        (data / name).symlink_to(shared_data(name))
+    (data / "pitfalls").mkdir()  # empty: no triples
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as refused:
+        validation.main(["--data", str(data), "--sets", "crowded", "--out", str(out)])
+    message = str(refused.value.code)
+    assert message.startswith("Error: ") and "\n" not in message
+    assert "round_prompts.json is missing" in message
+    assert not out.exists()

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -212,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     wanted = [w for w in args.sets.split(",") if w]
-    for name, cases, size, distractors in runs(args.data, args.quick):
+    try:
+        planned = runs(args.data, args.quick)
+    except MemeditError as exc:  # a missing or damaged benchmark file: one line, nothing run
+        sys.exit(f"Error: {exc}")
+    for name, cases, size, distractors in planned:
         if wanted and not any(w in name for w in wanted):
             continue
         for router in args.routers.split(","):
