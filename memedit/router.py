@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -64,6 +63,7 @@ import numpy as np
 from memedit.edits import Edit
 from memedit.errors import StoreError
 from memedit.stores.base import SearchHit
+from memedit.words import WORD, content_words, fold, has_word, same_word, words_of
 
 DEFAULT_THRESHOLD = 0.66  # cosine, for the "threshold" classifier
 DEFAULT_TOP_K = 5
@@ -298,71 +298,14 @@ def _best_of(dense: np.ndarray) -> np.ndarray:
 
 # -- the learnt classifier ----------------------------------------------------------------------
 
-_WORD = re.compile(r"\w+")
-_STOPWORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "de",
-        "la",
-        "le",
-        "du",
-        "von",
-        "van",
-        "der",
-        "da",
-        "di",
-        "del",
-        "s",
-        "is",
-        "was",
-    ]
-)
-
-
-def _fold(text: str) -> str:
-    """Case- and accent-folded: "Nestlé" and "nestle" are one word."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", bare).casefold()
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(_fold(text))
-
-
-def _same_word(a: str, b: str) -> bool:
-    """Equal, or one a short inflection of the other ("iPhones" for "iPhone")."""
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and len(long) - len(short) <= 2 and long.startswith(short)
-
-
-def _content_words(subject: str) -> list[str]:
-    words = _words(subject)
-    return [w for w in words if w not in _STOPWORDS] or words
-
-
-def _present(word: str, query_words: set[str]) -> bool:
-    return word in query_words or any(_same_word(word, q) for q in query_words)
-
 
 def subject_evidence(query: str, subject: str | None) -> float:
     """The share of the subject's content words that the query contains (0 without a subject)."""
-    content = _content_words(subject) if subject else []
+    content = content_words(subject) if subject else []
     if not content:
         return 0.0
-    present = set(_words(query))
-    return sum(_present(w, present) for w in content) / len(content)
+    present = set(words_of(query))
+    return sum(has_word(w, present) for w in content) / len(content)
 
 
 _NAME_SUFFIXES = frozenset(["jr", "sr", "ii", "iii", "iv"])
@@ -371,7 +314,7 @@ _NAME_SUFFIXES = frozenset(["jr", "sr", "ii", "iii", "iv"])
 def last_name_word(subject: str | None) -> str | None:
     """The subject's last content word, the one people keep when they shorten a name
     ("Mozart" for "Wolfgang Amadeus Mozart", "King" for "Martin Luther King Jr.")."""
-    content = _content_words(subject) if subject else []
+    content = content_words(subject) if subject else []
     named = [w for w in content if w not in _NAME_SUFFIXES] or content
     return named[-1] if named else None
 
@@ -383,11 +326,11 @@ def name_evidence(query: str, subject: str | None) -> float:
     word = last_name_word(subject)
     if word is None or subject is None:
         return 0.0
-    known = set(_words(subject))
-    tokens = _WORD.findall(unicodedata.normalize("NFKC", query))
-    folded = [_fold(t) for t in tokens]
+    known = set(words_of(subject))
+    tokens = WORD.findall(unicodedata.normalize("NFKC", query))
+    folded = [fold(t) for t in tokens]
     for i, token in enumerate(folded):
-        if not _same_word(word, token):
+        if not same_word(word, token):
             continue
         before = tokens[i - 1] if i > 1 else ""
         if before[:1].isupper() and folded[i - 1] not in known:

@@ -1,0 +1,67 @@
+"""Word-level matching shared by the router's features and relation vectors: case and
+accent folding, a subject's content words, and "iPhones" counting for "iPhone"."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+WORD = re.compile(r"\w+")
+STOPWORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "de",
+        "la",
+        "le",
+        "du",
+        "von",
+        "van",
+        "der",
+        "da",
+        "di",
+        "del",
+        "s",
+        "is",
+        "was",
+    ]
+)
+
+
+def fold(text: str) -> str:
+    """Case- and accent-folded: "Nestlé" and "nestle" are one word."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", bare).casefold()
+
+
+def words_of(text: str) -> list[str]:
+    """The folded words of ``text``."""
+    return WORD.findall(fold(text))
+
+
+def same_word(a: str, b: str) -> bool:
+    """Equal, or one a short inflection of the other ("iPhones" for "iPhone")."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and len(long) - len(short) <= 2 and long.startswith(short)
+
+
+def content_words(subject: str) -> list[str]:
+    """The subject's words that name it ("Statue", "Liberty"; all of them if none is left)."""
+    words = words_of(subject)
+    return [w for w in words if w not in STOPWORDS] or words
+
+
+def has_word(word: str, query_words: set[str]) -> bool:
+    """Whether ``word`` (folded) is among ``query_words``, as itself or a short inflection."""
+    return word in query_words or any(same_word(word, q) for q in query_words)
