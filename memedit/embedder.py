@@ -138,6 +138,44 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_tokens(
+        self, texts: Sequence[str], *, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray], list[list[tuple[int, int]]]]:
+        """:meth:`encode`'s vectors, and from the same pass each text's last-layer token
+        states (float32, one row per token) with the tokens' character offsets in the text
+        ((0, 0) for special tokens): what relation vectors are pooled from."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), [], []
+        model = self.model
+        with self._lock:
+            outputs = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                output_value=None,
+                show_progress_bar=progress,
+            )
+        tokenizer = model.tokenizer
+        spans = tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=model.max_seq_length,
+            return_offsets_mapping=True,
+        )["offset_mapping"]
+        vectors = np.stack([out["sentence_embedding"].float().cpu().numpy() for out in outputs])
+        states: list[np.ndarray] = []
+        offsets: list[list[tuple[int, int]]] = []
+        for out, found in zip(outputs, spans, strict=True):
+            real = int(out["attention_mask"].sum())
+            if real != len(found):
+                raise EmbedderError(
+                    f"Embedder {self.id!r} tokenises differently from its tokenizer; "
+                    "it cannot give relation vectors."
+                )
+            states.append(out["token_embeddings"][:real].float().cpu().numpy())
+            offsets.append([(int(a), int(b)) for a, b in found])
+        return np.ascontiguousarray(vectors, dtype=np.float32), states, offsets
+
     def encode_with_top(
         self,
         key: str,

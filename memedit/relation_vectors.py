@@ -1,0 +1,139 @@
+"""Relation vectors: what a text asks about its subject, with the subject left out.
+
+A sentence embedding of "Miles Millar attended" is mostly about Miles Millar, so it is
+near every edit on him, whatever the relation. The relation vector is the mean of the
+encoder's last-layer token states over the text's *content* words outside the subject:
+"attended" there, "educated" in "Miles Millar was educated at", each as read in its
+sentence. Function words ("the", "of", "is", ...), punctuation and the special tokens are
+left out too: in "The gender of X is" against "The occupation of X is" they would make two
+relations look alike. A query is also cut to the sentence or line that names the subject,
+so that an unrelated sentence before it ("SANA launched its website in 1997. The original
+language of Zampa is") or a prompt template's words do not count.
+
+Both sides come from passes the encoder makes anyway: an edit's at ingest, a query's when
+it is embedded for the search (:meth:`memedit.embedder.Embedder.encode_tokens`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from memedit.words import WORD, content_words, fold, same_word
+
+FUNCTION_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "been",
+        "by",
+        "with",
+        "as",
+        "its",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "which",
+        "who",
+        "what",
+        "whom",
+        "whose",
+        "where",
+        "when",
+        "how",
+        "it",
+        "s",
+    ]
+)
+_SEGMENT = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.M)  # a sentence, never across lines
+
+Span = tuple[int, int]
+
+
+def subject_spans(text: str, subject: str | None) -> list[Span]:
+    """Where ``text`` names the subject: the character spans of its words that are the
+    subject's content words (folded; "iPhones" counts for "iPhone")."""
+    content = content_words(subject) if subject else []
+    if not content:
+        return []
+    return [
+        m.span()
+        for m in WORD.finditer(text)
+        if any(same_word(fold(m.group()), word) for word in content)
+    ]
+
+
+def subject_window(text: str, spans: Sequence[Span]) -> Span:
+    """The stretch of ``text`` from the first to the last sentence (or line) that names the
+    subject; all of it when ``spans`` is empty."""
+    if not spans:
+        return 0, len(text)
+    naming = [
+        m.span()
+        for m in _SEGMENT.finditer(text)
+        if any(m.start() <= a and b <= m.end() for a, b in spans)
+    ]
+    if not naming:
+        return 0, len(text)
+    return min(a for a, _ in naming), max(b for _, b in naming)
+
+
+def pooled_tokens(
+    text: str, offsets: Sequence[Span], subject: str | None, *, window: bool
+) -> np.ndarray:
+    """Which tokens (given by their character ``offsets`` in ``text``; (0, 0) for special
+    tokens) a relation vector pools: those inside a content word outside the subject, and
+    with ``window`` (queries) inside :func:`subject_window`. Where none is left ("Paris
+    is"), all of them, so that the vector is the text's own."""
+    spans = subject_spans(text, subject)
+    low, high = subject_window(text, spans) if window else (0, len(text))
+    words = [
+        (m.start(), m.end())
+        for m in WORD.finditer(text)
+        if m.group().lower() not in FUNCTION_WORDS
+        and not any(a <= m.start() and m.end() <= b for a, b in spans)
+    ]
+    keep = np.array(
+        [
+            end > start
+            and low <= start
+            and end <= high
+            and any(a <= start and end <= b for a, b in words)
+            for start, end in offsets
+        ],
+        dtype=bool,
+    )
+    return keep if keep.any() else np.ones(len(offsets), dtype=bool)
+
+
+def relation_vector(
+    text: str,
+    states: np.ndarray,
+    offsets: Sequence[Span],
+    subject: str | None,
+    *,
+    window: bool = False,
+) -> np.ndarray:
+    """The unit-length mean of ``states`` (one row per token of ``text``) over
+    :func:`pooled_tokens`."""
+    keep = pooled_tokens(text, offsets, subject, window=window)
+    mean = states[keep].mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)
