@@ -73,11 +73,12 @@ def subject_spans(text: str, subject: str | None) -> list[Span]:
     content = content_words(subject) if subject else []
     if not content:
         return []
-    return [
-        m.span()
-        for m in WORD.finditer(text)
-        if any(same_word(fold(m.group()), word) for word in content)
-    ]
+    spans = []
+    for m in WORD.finditer(text):
+        folded = fold(m.group())
+        if any(same_word(folded, word) for word in content):
+            spans.append(m.span())
+    return spans
 
 
 def subject_window(text: str, spans: Sequence[Span]) -> Span:
@@ -104,22 +105,27 @@ def pooled_tokens(
     is"), all of them, so that the vector is the text's own."""
     spans = subject_spans(text, subject)
     low, high = subject_window(text, spans) if window else (0, len(text))
-    words = [
-        (m.start(), m.end())
-        for m in WORD.finditer(text)
-        if m.group().lower() not in FUNCTION_WORDS
-        and not any(a <= m.start() and m.end() <= b for a, b in spans)
-    ]
-    keep = np.array(
+    words = np.array(
         [
-            end > start
-            and low <= start
-            and end <= high
-            and any(a <= start and end <= b for a, b in words)
-            for start, end in offsets
+            m.span()
+            for m in WORD.finditer(text)
+            if low <= m.start()
+            and m.end() <= high
+            and m.group().lower() not in FUNCTION_WORDS
+            and not any(a <= m.start() and m.end() <= b for a, b in spans)
         ],
-        dtype=bool,
-    )
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    tokens = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    if len(words):
+        word = np.searchsorted(words[:, 0], tokens[:, 0], side="right") - 1  # starts before
+        keep = (
+            (word >= 0)
+            & (tokens[:, 1] > tokens[:, 0])
+            & (tokens[:, 1] <= words[np.maximum(word, 0), 1])
+        )
+    else:
+        keep = np.zeros(len(tokens), dtype=bool)
     return keep if keep.any() else np.ones(len(offsets), dtype=bool)
 
 

@@ -165,6 +165,7 @@ class ScopeClassifier(ABC):
 
     kind: ClassVar[str]
     threshold_dependent: ClassVar[bool] = False  # whether scores depend on the cut (see tops)
+    reads_relations = False  # whether it wants hits' relation_similarity set (see scored_hits)
 
     def __init__(self, threshold: float, top_k: int = DEFAULT_TOP_K) -> None:
         if not -1.0 <= threshold <= 1.0:
@@ -241,6 +242,10 @@ class ScopeClassifier(ABC):
         dense = _dense(self.scores(queries, query_vectors, candidates, encoder), candidates)
         best = _best_of(dense)
         return np.broadcast_to(best, (len(cuts), *best.shape)).copy()
+
+    def scored_hits(self, hits: Candidates) -> list[int]:
+        """The positions of the hits that get a score of their own (the others are gated)."""
+        return list(range(len(hits)))
 
     def to_config(self) -> dict[str, Any]:
         """The settings a store saves."""
@@ -413,6 +418,46 @@ class CrossTier:
 
 
 @dataclass(frozen=True)
+class RelationEvidence:
+    """How the relation cosine (the query's relation vector against the edit's:
+    :mod:`memedit.relation_vectors`) moves a score: its logit falls by ``fall`` x (``low`` -
+    cosine) below ``low``, and rises by ``rise`` x (cosine - ``high``) above ``high`` where
+    the query names the edit's subject (evidence ``named`` or more). The head tells the
+    benchmarks' relations apart better than the cosine does, but not relations it never
+    saw; the cosine does both fairly, so it only acts where it is clear."""
+
+    fall: float
+    low: float
+    rise: float
+    high: float
+    named: float
+
+    def shift(self, cosine: np.ndarray, named: np.ndarray) -> np.ndarray:
+        """Logit shifts, one per candidate (none where ``cosine`` is NaN: not known)."""
+        known = np.nan_to_num(cosine, nan=(self.low + self.high) / 2)
+        down = np.where(known < self.low, -self.fall * (self.low - known), 0.0)
+        clear = (known > self.high) & (named >= self.named)
+        up = np.where(clear, self.rise * (known - self.high), 0.0)
+        return down + up
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "fall": self.fall,
+            "low": self.low,
+            "rise": self.rise,
+            "high": self.high,
+            "named": self.named,
+        }
+
+
+def shifted(probabilities: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Probabilities with their logits moved by ``shift`` (unchanged where it is 0)."""
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    moved = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + shift)))
+    return np.where(shift == 0, probabilities, moved)
+
+
+@dataclass(frozen=True)
 class RouterHead:
     """The trained head, in two tiers.
 
@@ -437,6 +482,7 @@ class RouterHead:
     info: dict[str, Any]
     cross: CrossTier | None = None
     pair_layers: int | None = None  # layers the second look reads pairs through; None: all
+    relation: RelationEvidence | None = None  # how relation cosines move scores; None: unread
 
     def __post_init__(self) -> None:
         if self.cross is not None and self.pair_layers is not None:
@@ -497,6 +543,8 @@ class RouterHead:
             meta["cross"] = {"weight": self.cross.weight, "max_length": self.cross.max_length}
         if self.pair_layers is not None:
             meta["pair_layers"] = self.pair_layers
+        if self.relation is not None:
+            meta["relation_evidence"] = self.relation.to_json()
         (directory / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
@@ -546,6 +594,11 @@ class RouterHead:
             info=dict(meta.get("info", {})),
             cross=cross,
             pair_layers=None if meta.get("pair_layers") is None else int(meta["pair_layers"]),
+            relation=(
+                RelationEvidence(**{k: float(v) for k, v in meta["relation_evidence"].items()})
+                if meta.get("relation_evidence")
+                else None
+            ),
         )
 
     @property
@@ -567,6 +620,13 @@ def _head_override() -> Path | None:
     """The folder ``$MEMEDIT_ROUTER_HEAD`` names, if it is set."""
     override = os.environ.get(HEAD_ENV)
     return Path(override).expanduser() if override else None
+
+
+def uses_relation_vectors(embedder_id: str) -> bool:
+    """Whether stores with this embedder keep relation vectors and route with them: the
+    learnt router's head reads them and was trained for it."""
+    head = shipped_head()
+    return head is not None and head.relation is not None and head.embedder == embedder_id
 
 
 @cache
@@ -657,6 +717,7 @@ class LearntScopeClassifier(ScopeClassifier):
         if head is None:
             raise StoreError("This memedit has no trained router head; use the 'threshold' router.")
         self.head = head
+        self.reads_relations = head.relation is not None
         self.threshold_given = threshold is not None  # else the head's, which may change
         if threshold is None:
             threshold = head.threshold if self.second_look else head.fast_threshold
@@ -669,6 +730,12 @@ class LearntScopeClassifier(ScopeClassifier):
         if not self.threshold_given:
             del config["threshold"]
         return config
+
+    def scored_hits(self, hits: Candidates) -> list[int]:
+        """The nearest ``top_m`` above the similarity gate, as :func:`pair_features` takes them."""
+        return [
+            i for i, hit in enumerate(hits[: self.head.top_m]) if hit.similarity >= self.head.gate
+        ]
 
     def in_effect(self) -> dict[str, Any]:
         """Also whether the threshold was set (else it is the head's) and which head is used."""
@@ -694,11 +761,15 @@ class LearntScopeClassifier(ScopeClassifier):
     ) -> tuple[list[list[float]], list[list[str]]]:
         out = [[0.0] * len(found) for found in candidates]
         bases = [["gated"] * len(found) for found in candidates]
-        index, texts, others, scores = self._first_look(queries, query_vectors, candidates, encoder)
+        index, texts, others, fast, shift = self._first_look(
+            queries, query_vectors, candidates, encoder
+        )
+        scores = shifted(fast, shift)
         basis = ["fast"] * len(index)
         if index and self.second_look:
             cut = self.threshold if threshold is None else float(threshold)
-            for n, read in self._look_again(encoder, texts, others, index, scores, cut).items():
+            looks = self._look_again(encoder, texts, others, index, fast, scores, shift, cut)
+            for n, read in looks.items():
                 basis[n] = "second look" if read else "unread"
         for (qi, ci), score, how in zip(index, scores, basis, strict=True):
             out[qi][ci] = float(score)
@@ -711,7 +782,9 @@ class LearntScopeClassifier(ScopeClassifier):
         texts: Sequence[str],
         others: np.ndarray,
         index: Sequence[tuple[int, int]],
+        fast: np.ndarray,
         scores: np.ndarray,
+        shift: np.ndarray,
         cut: float,
     ) -> dict[int, bool]:
         """The second look, in place on ``scores``: each query's unsure candidates are read
@@ -720,23 +793,25 @@ class LearntScopeClassifier(ScopeClassifier):
         one fact, and a query with an edit's paraphrase and that subject's other edits as
         candidates then costs one pair, not three. Each round reads one pair of every
         query still unsure in one encoder call. On the held-out sets it decides as
-        reading every unsure pair at once did, to within a query or two per set. Returns the
+        reading every unsure pair at once did, to within a query or two per set. Which
+        candidates are unsure, and their order, follow the ``fast`` scores; ``scores`` are
+        those with the relation evidence's ``shift``, as the second look's are. Returns the
         unsure candidates, each with whether it was read."""
-        queue = self._queues(scores, index)
-        fast = scores.copy()
+        queue = self._queues(fast, index)
+        first = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
         read: dict[int, bool] = {}
         while queue:
             batch = [waiting.pop(0) for waiting in queue.values()]
             looked = self.head.second_look(encoder, [texts[n] for n in batch], others[batch])
-            scores[batch] = exact_or(similarity[batch], looked)
+            scores[batch] = shifted(exact_or(similarity[batch], looked), shift[batch])
             for n in batch:
                 read[n] = True
                 query = index[n][0]
                 if scores[n] >= cut or not queue[query]:
                     for unread in queue.pop(query):
-                        scores[unread] = min(fast[unread], below)
+                        scores[unread] = min(first[unread], below)
                         read[unread] = False
         return read
 
@@ -760,15 +835,18 @@ class LearntScopeClassifier(ScopeClassifier):
         look (where it stops, what stays unread) worked out for each cut from those readings."""
         if not self.second_look:
             return super().tops(queries, query_vectors, candidates, encoder, cuts)
-        index, texts, others, fast = self._first_look(queries, query_vectors, candidates, encoder)
+        index, texts, others, fast, shift = self._first_look(
+            queries, query_vectors, candidates, encoder
+        )
         dense = _dense([[0.0] * len(found) for found in candidates], candidates)
         similarity = others[:, -SCALARS]
-        read = fast.copy()
+        first = shifted(fast, shift)
+        read = first.copy()
         queues = self._queues(fast, index)
         unsure = [n for waiting in queues.values() for n in waiting]
         if unsure:
             looked = self.head.second_look(encoder, [texts[n] for n in unsure], others[unsure])
-            read[unsure] = exact_or(similarity[unsure], looked)
+            read[unsure] = shifted(exact_or(similarity[unsure], looked), shift[unsure])
         order = np.full((len(queues), max(map(len, queues.values()), default=1)), -1)
         for row, waiting in enumerate(queues.values()):
             order[row, : len(waiting)] = waiting
@@ -781,7 +859,7 @@ class LearntScopeClassifier(ScopeClassifier):
             passed = present & (read[order] >= cut)
             after = np.cumsum(passed, axis=1) - passed > 0  # read after the first in scope
             unread = order[after & present]
-            scores[unread] = np.minimum(fast[unread], np.nextafter(cut, -np.inf))
+            scores[unread] = np.minimum(first[unread], np.nextafter(cut, -np.inf))
             dense[rows, cols] = scores
             out[k] = _best_of(dense)
         return out
@@ -792,9 +870,10 @@ class LearntScopeClassifier(ScopeClassifier):
         query_vectors: np.ndarray,
         candidates: Sequence[Candidates],
         encoder: Encoder,
-    ) -> tuple[list[tuple[int, int]], list[str], np.ndarray, np.ndarray]:
+    ) -> tuple[list[tuple[int, int]], list[str], np.ndarray, np.ndarray, np.ndarray]:
         """The gated candidates (query, candidate) positions, their pair texts and features,
-        and the fast tier's scores of them."""
+        the fast tier's scores of them, and the relation evidence's logit shift for each
+        (0 without it, and for a query that is the edit's own question)."""
         if encoder.id != self.head.embedder:
             raise StoreError(
                 f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
@@ -808,8 +887,17 @@ class LearntScopeClassifier(ScopeClassifier):
             self.head.gate,
             self.head.top_m,
         )
-        fast = exact_or(others[:, -SCALARS], self.head.fast.probabilities(others))
-        return index, texts, others, fast
+        similarity = others[:, -SCALARS]
+        fast = exact_or(similarity, self.head.fast.probabilities(others))
+        shift = np.zeros(len(index))
+        if self.head.relation is not None and index:
+            cosine = np.array(
+                [candidates[qi][ci].relation_similarity for qi, ci in index], dtype=float
+            )  # None (not given) becomes NaN: no shift
+            named = others[:, -SCALARS + 1 : -SCALARS + 3].max(axis=1)
+            shift = self.head.relation.shift(cosine, named)
+            shift[similarity >= EXACT_SIMILARITY] = 0.0
+        return index, texts, others, fast, shift
 
 
 class FastLearntScopeClassifier(LearntScopeClassifier):

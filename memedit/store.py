@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +31,14 @@ from memedit.errors import (
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
-from memedit.router import RouteResult, ScopeClassifier, classifier_from_config, default_classifier
+from memedit.relation_vectors import relation_vector
+from memedit.router import (
+    RouteResult,
+    ScopeClassifier,
+    classifier_from_config,
+    default_classifier,
+    uses_relation_vectors,
+)
 from memedit.stores import StoreBackend, StoreTransaction, open_backend, store_exists
 from memedit.stores.base import SearchHit
 from memedit.stores.sqlite import without_former_default
@@ -263,13 +270,32 @@ class EditStore:
         self, texts: Sequence[str], progress: bool = False, dimension: int | None = None
     ) -> np.ndarray:
         vectors = self.embedder.encode(texts, progress=progress)
+        self._check_dimension(vectors, dimension)
+        return vectors
+
+    def _check_dimension(self, vectors: np.ndarray, dimension: int | None = None) -> None:
         dimension = dimension or int(self.config["dimension"])
-        if len(texts) and vectors.shape[1] != dimension:
+        if len(vectors) and vectors.shape[1] != dimension:
             raise EmbedderError(
                 f"Embedder {self.embedder.id!r} gives {vectors.shape[1]}-dimensional vectors; "
                 f"this store holds {dimension}-dimensional ones."
             )
-        return vectors
+
+    def _encode_edits(
+        self, edits: Sequence[Edit], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The edits' question parts embedded, and from the same pass their relation vectors
+        (None for embedders no learnt router reads them for)."""
+        texts = [e.route_text for e in edits]
+        if not texts or not uses_relation_vectors(self.embedder.id):
+            return self._encode(texts, progress=progress), None
+        vectors, states, offsets = self.embedder.encode_tokens(texts, progress=progress)
+        self._check_dimension(vectors)
+        relations = [
+            relation_vector(e.route_text, state, offset, e.subject)
+            for e, state, offset in zip(edits, states, offsets, strict=True)
+        ]
+        return vectors, np.stack(relations)
 
     @staticmethod
     def _show_progress(progress: bool | None, n: int) -> bool:
@@ -328,8 +354,8 @@ class EditStore:
         with self._backend.transaction() as tx:  # a short read: what is already stored
             stored = tx.by_content_hash(unique)
         fresh = [e for h, e in unique.items() if h not in stored]
-        vectors = self._encode(
-            [e.route_text for e in fresh], progress=self._show_progress(progress, len(fresh))
+        vectors, relations = self._encode_edits(
+            fresh, progress=self._show_progress(progress, len(fresh))
         )
         with self._backend.transaction() as tx:
             stored.update(
@@ -342,7 +368,7 @@ class EditStore:
                 raise InvalidEditError(
                     f"Edit id {next(iter(clashes))} is already used by another edit; drop the id to get a new one."
                 )
-            tx.insert(fresh, vectors[keep])
+            tx.insert(fresh, vectors[keep], None if relations is None else relations[keep])
             result.superseded = _settle_conflicts(tx, fresh)
         result.added = fresh
         # every input that was not added, as the stored edit it matched (once each)
@@ -468,8 +494,56 @@ class EditStore:
             raise MemeditError(f"k must be between 1 and 100; got {k}.")
         if not queries:
             return router, np.zeros((0, int(config["dimension"])), np.float32), []
-        vectors = self._encode(list(queries), dimension=int(config["dimension"]))
-        return router, vectors, self._backend.search(vectors, k or router.top_k)
+        if not (router.reads_relations and uses_relation_vectors(self.embedder.id)):
+            vectors = self._encode(list(queries), dimension=int(config["dimension"]))
+            return router, vectors, self._backend.search(vectors, k or router.top_k)
+        vectors, states, offsets = self.embedder.encode_tokens(list(queries))
+        self._check_dimension(vectors, int(config["dimension"]))
+        found = self._backend.search(vectors, k or router.top_k)
+        return router, vectors, self._with_relations(router, queries, states, offsets, found)
+
+    def _with_relations(
+        self,
+        router: ScopeClassifier,
+        queries: Sequence[str],
+        states: Sequence[np.ndarray],
+        offsets: Sequence[list[tuple[int, int]]],
+        found: list[list[SearchHit]],
+    ) -> list[list[SearchHit]]:
+        """The hits, those the router scores each with the query's relation similarity to
+        it: the query's relation vector (for that edit's subject, from the query's own
+        encoder pass) against the stored one. Edits stored before relation vectors get
+        theirs computed here."""
+        scored = [router.scored_hits(hits) for hits in found]
+        late = {
+            (hits[i].route_text, hits[i].edit.subject): hits[i]
+            for hits, positions in zip(found, scored, strict=True)
+            for i in positions
+            if hits[i].relation is None
+        }
+        computed: dict[tuple[str, str | None], np.ndarray] = {}
+        if late:
+            texts = [text for text, _ in late]
+            _, late_states, late_offsets = self.embedder.encode_tokens(texts)
+            for (text, subject), state, offset in zip(late, late_states, late_offsets, strict=True):
+                computed[text, subject] = relation_vector(text, state, offset, subject)
+        routed = []
+        for query, state, offset, hits, positions in zip(
+            queries, states, offsets, found, scored, strict=True
+        ):
+            own: dict[str | None, np.ndarray] = {}  # the query's, per subject
+            row = list(hits)
+            for i in positions:
+                hit = hits[i]
+                subject = hit.edit.subject
+                if subject not in own:
+                    own[subject] = relation_vector(query, state, offset, subject, window=True)
+                stored = hit.relation
+                if stored is None:
+                    stored = computed[hit.route_text, subject]
+                row[i] = replace(hit, relation_similarity=float(own[subject] @ stored))
+            routed.append(row)
+        return routed
 
     @staticmethod
     def _check_queries(queries: Sequence[str]) -> None:
@@ -536,17 +610,26 @@ class EditStore:
         with self._backend.transaction() as tx:  # plan once, to embed outside the write lock
             planned = self._plan_import(tx, bundle, on_conflict, ImportReport(dry_run=True))
         vectors: dict[str, np.ndarray] = {}
-        if not (dry_run or reuse) and planned:
-            texts = [e.route_text for e in planned]
-            matrix = self._encode(texts, progress=self._show_progress(progress, len(texts)))
-            vectors = {e.id: row for e, row in zip(planned, matrix, strict=True)}
+        relations: dict[str, np.ndarray] | None = None  # None: not wanted
+        related = uses_relation_vectors(self.embedder.id)
+        if not dry_run and planned and not (reuse and not related):
+            shown = self._show_progress(progress, len(planned))
+            matrix, found = self._encode_edits(planned, progress=shown)
+            if not reuse:  # a bundle's own vectors are kept as they are
+                vectors = {e.id: row for e, row in zip(planned, matrix, strict=True)}
+            if found is not None:
+                relations = {e.id: row for e, row in zip(planned, found, strict=True)}
         report = ImportReport(dry_run=dry_run)
         try:
             with self._backend.transaction() as tx:
                 inserts = self._plan_import(tx, bundle, on_conflict, report)
                 if report.replaced:
                     tx.delete(report.replaced)
-                tx.insert(inserts, self._import_vectors(bundle, inserts, reuse, vectors, dry_run))
+                tx.insert(
+                    inserts,
+                    self._import_vectors(bundle, inserts, reuse, vectors, dry_run),
+                    self._import_relations(inserts, relations, dry_run),
+                )
                 report.superseded = _settle_conflicts(tx, inserts)
                 report.reembedded = 0 if reuse else len(inserts)
                 if was_empty and same_embedder and bundle.manifest.router:
@@ -586,6 +669,18 @@ class EditStore:
             encoded = self._encode([e.route_text for e in late])
             vectors.update(zip([e.id for e in late], encoded, strict=True))
         return np.stack([vectors[e.id] for e in inserts])
+
+    def _import_relations(
+        self, inserts: list[Edit], relations: dict[str, np.ndarray] | None, dry_run: bool
+    ) -> np.ndarray | None:
+        if dry_run or not inserts or relations is None:
+            return None
+        late = [e for e in inserts if e.id not in relations]  # another writer changed the plan
+        if late:
+            found = self._encode_edits(late)[1]
+            assert found is not None
+            relations.update(zip([e.id for e in late], found, strict=True))
+        return np.stack([relations[e.id] for e in inserts])
 
     @staticmethod
     def _plan_import(

@@ -29,6 +29,8 @@ class SearchHit:
     similarity: float
     vector: np.ndarray
     key: str | None = None  # the superseded edit's question part, when its vector matched
+    relation: np.ndarray | None = None  # that question part's relation vector, when stored
+    relation_similarity: float | None = None  # the query's to it (set by the store to route)
 
     @property
     def route_text(self) -> str:
@@ -56,8 +58,11 @@ class StoreTransaction(ABC):
         """Edits that ``edit_id`` superseded."""
 
     @abstractmethod
-    def insert(self, edits: Sequence[Edit], vectors: np.ndarray) -> None:
-        """Add edits with their vectors (row i belongs to edit i)."""
+    def insert(
+        self, edits: Sequence[Edit], vectors: np.ndarray, relations: np.ndarray | None = None
+    ) -> None:
+        """Add edits with their vectors and relation vectors (row i belongs to edit i;
+        :mod:`memedit.relation_vectors`), or without relation vectors."""
 
     @abstractmethod
     def set_status(self, edit_id: str, status: Status, superseded_by: str | None) -> None:

@@ -143,6 +143,14 @@ def m004_learnt_router_follows_its_heads_threshold(db: Database) -> None:
         db.execute("UPDATE config SET value = ? WHERE key = 'router'", [json.dumps(settled)])
 
 
+@migrations()
+def m005_relation_vectors(db: Database) -> None:
+    """Each stored vector gets a relation vector beside it (:mod:`memedit.relation_vectors`);
+    rows from before stay without one, and routing computes theirs when it needs them."""
+    if "embeddings" in db.table_names():
+        db.execute("ALTER TABLE embeddings ADD COLUMN relation BLOB")
+
+
 _EDIT_COLUMNS = (
     "id", "text", "subject", "prompt", "target", "relation", "derived", "created",
     "source", "tags", "status", "superseded_by", "content_hash", "conflict_key",
@@ -224,10 +232,14 @@ class _Transaction(StoreTransaction):
     def superseded_by(self, edit_id: str) -> list[Edit]:
         return self._select("superseded_by = ?", [edit_id])
 
-    def insert(self, edits: Sequence[Edit], vectors: np.ndarray) -> None:
-        if len(edits) != len(vectors):
+    def insert(
+        self, edits: Sequence[Edit], vectors: np.ndarray, relations: np.ndarray | None = None
+    ) -> None:
+        if len(edits) != len(vectors) or (relations is not None and len(relations) != len(edits)):
             raise ValueError("one vector per edit")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if relations is not None:
+            relations = np.ascontiguousarray(relations, dtype=np.float32)
         sql = f"INSERT INTO edits ({', '.join(_EDIT_COLUMNS)}) VALUES ({_placeholders(len(_EDIT_COLUMNS))})"
         blobs = []
         for edit, vector in zip(edits, vectors, strict=True):
@@ -251,7 +263,11 @@ class _Transaction(StoreTransaction):
                 ),
             )
             blobs.append((cursor.lastrowid, vector.tobytes()))
-        self.conn.executemany("INSERT INTO embeddings (seq, vector) VALUES (?, ?)", blobs)
+        related = [None] * len(blobs) if relations is None else [r.tobytes() for r in relations]
+        self.conn.executemany(
+            "INSERT INTO embeddings (seq, vector, relation) VALUES (?, ?, ?)",
+            [(seq, blob, relation) for (seq, blob), relation in zip(blobs, related, strict=True)],
+        )
         self.changed = self.changed or bool(edits)
 
     def _retire(self, ids: Sequence[str]) -> None:
@@ -466,7 +482,7 @@ class SQLiteStore(StoreBackend):
             # so that k distinct live edits remain when several keys of one edit are near
             scores, seqs = index.search(queries, 2 * k)
         conn = self._db().conn
-        found: dict[int, tuple[Edit, np.ndarray]] = {}
+        found: dict[int, tuple[Edit, np.ndarray, np.ndarray | None]] = {}
         live: dict[str, Edit] = {}  # edit id -> the live edit it stands for
         tried: set[int] = set()
         columns = ", ".join("e." + c for c in ("seq", *_EDIT_COLUMNS))
@@ -477,13 +493,14 @@ class SQLiteStore(StoreBackend):
             edits = []
             for chunk in _chunks(new):
                 rows = conn.execute(
-                    f"SELECT {columns}, v.vector FROM edits e JOIN embeddings v ON v.seq = e.seq "
-                    f"WHERE e.seq IN ({_placeholders(len(chunk))})",
+                    f"SELECT {columns}, v.vector, v.relation FROM edits e "
+                    f"JOIN embeddings v ON v.seq = e.seq WHERE e.seq IN ({_placeholders(len(chunk))})",
                     chunk,
                 )
                 for row in rows:
-                    edit = _row_to_edit(row[:-1])
-                    found[int(row[0])] = (edit, np.frombuffer(row[-1], dtype=np.float32))
+                    edit = _row_to_edit(row[:-2])
+                    relation = None if row[-1] is None else np.frombuffer(row[-1], np.float32)
+                    found[int(row[0])] = (edit, np.frombuffer(row[-2], np.float32), relation)
                     edits.append(edit)
             live.update(self._live_successors(conn, edits))
 
@@ -496,13 +513,13 @@ class SQLiteStore(StoreBackend):
             for score, s in zip(row_scores, row_seqs, strict=True):
                 if int(s) not in found:
                     continue
-                edit, vector = found[int(s)]
+                edit, vector, relation = found[int(s)]
                 successor = live.get(edit.id)
                 if successor is None or successor.id in seen:
                     continue
                 seen.add(successor.id)
                 key = None if successor.id == edit.id else edit.route_text
-                hits.append(SearchHit(successor, float(score), vector, key))
+                hits.append(SearchHit(successor, float(score), vector, key, relation))
                 if len(hits) == k:
                     break
             return hits

@@ -359,6 +359,7 @@ def test_an_interrupted_batch_adds_nothing(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Embedder, "encode", interrupted)
+    monkeypatch.setattr(Embedder, "encode_tokens", interrupted)  # with relation vectors
     with pytest.raises(KeyboardInterrupt):
         store.add_many([f"Fact number {i} is located in Rome." for i in range(50)])
     assert snapshot(store) == before
