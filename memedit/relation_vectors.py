@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memedit.words import WORD, content_words, fold, same_word
+
+if TYPE_CHECKING:
+    from memedit.embedder import Embedder
 
 FUNCTION_WORDS = frozenset(
     [
@@ -143,3 +147,19 @@ def relation_vector(
     mean = states[keep].mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return (mean / norm if norm > 0 else mean).astype(np.float32)
+
+
+def embed_with_relations(
+    embedder: Embedder,
+    texts: Sequence[str],
+    subjects: Sequence[str | None],
+    *,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edit question parts embedded, and their relation vectors from the same pass."""
+    vectors, states, offsets = embedder.encode_tokens(texts, progress=progress)
+    relations = [
+        relation_vector(text, state, offset, subject)
+        for text, state, offset, subject in zip(texts, states, offsets, subjects, strict=True)
+    ]
+    return vectors, np.stack(relations) if relations else np.zeros_like(vectors)

@@ -31,7 +31,7 @@ from memedit.errors import (
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
-from memedit.relation_vectors import relation_vector
+from memedit.relation_vectors import embed_with_relations, relation_vector
 from memedit.router import (
     RouteResult,
     ScopeClassifier,
@@ -289,13 +289,10 @@ class EditStore:
         texts = [e.route_text for e in edits]
         if not texts or not uses_relation_vectors(self.embedder.id):
             return self._encode(texts, progress=progress), None
-        vectors, states, offsets = self.embedder.encode_tokens(texts, progress=progress)
+        subjects = [e.subject for e in edits]
+        vectors, relations = embed_with_relations(self.embedder, texts, subjects, progress=progress)
         self._check_dimension(vectors)
-        relations = [
-            relation_vector(e.route_text, state, offset, e.subject)
-            for e, state, offset in zip(edits, states, offsets, strict=True)
-        ]
-        return vectors, np.stack(relations)
+        return vectors, relations
 
     @staticmethod
     def _show_progress(progress: bool | None, n: int) -> bool:
@@ -523,10 +520,9 @@ class EditStore:
         }
         computed: dict[tuple[str, str | None], np.ndarray] = {}
         if late:
-            texts = [text for text, _ in late]
-            _, late_states, late_offsets = self.embedder.encode_tokens(texts)
-            for (text, subject), state, offset in zip(late, late_states, late_offsets, strict=True):
-                computed[text, subject] = relation_vector(text, state, offset, subject)
+            texts, subjects = zip(*late, strict=True)
+            _, relations = embed_with_relations(self.embedder, texts, subjects)
+            computed = dict(zip(late, relations, strict=True))
         routed = []
         for query, state, offset, hits, positions in zip(
             queries, states, offsets, found, scored, strict=True

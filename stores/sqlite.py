@@ -2,7 +2,7 @@
 
 Layout of a store folder::
 
-    memedit.db      edits, their vectors (float32 blobs), config; WAL mode
+    memedit.db      edits, their vectors and relation vectors (float32 blobs), config; WAL mode
     index-*.faiss   FAISS index over live and superseded edit vectors (rebuildable cache)
     index.json      which index file is current, and what it was built from:
                     embedder, generation, last seq, tombstones

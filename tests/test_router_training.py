@@ -382,7 +382,13 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
 
     from conftest import shared_data
 
-    from memedit.router_training import PREFIX_SOURCE, TRAIN_SOURCES, train_router
+    from memedit.router import shipped_head
+    from memedit.router_training import (
+        PREFIX_SOURCE,
+        RELATION_EVIDENCE,
+        TRAIN_SOURCES,
+        train_router,
+    )
 
     root = tmp_path / "data"
     for relative, _ in TRAIN_SOURCES:
@@ -398,6 +404,8 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     assert (tmp_path / "head" / "router_head.safetensors").is_file()
     loaded = RouterHead.load(tmp_path / "head")
     assert loaded.threshold == head.threshold and 0.0 < head.threshold < 1.0
+    shipped = shipped_head()
+    assert shipped is not None and loaded.relation == RELATION_EVIDENCE == shipped.relation
     assert info["edits"] > 50 and info["positives"] > 0
     assert (cache / "benchmarks.npz").is_file()
     assert not any("pairs read from" in line for line in logged)

@@ -42,9 +42,11 @@ that relation already, a numbered copy of it, "Toko Yasuda 2", takes its place, 
 CounterFact's subjects and relations make far fewer than a million pairs).
 
 Stores beyond the ingest sample are filled through the backend
-(``EditStore.backend.transaction()`` -> ``tx.insert(edits, vectors)``) with
-precomputed vectors. Real CounterFact prompts are always embedded with the
-store's encoder (one batched call). The all-MiniLM-L6-v2 encoder does only
+(``EditStore.backend.transaction()`` -> ``tx.insert(edits, vectors, relations)``) with
+precomputed vectors and relation vectors. Real CounterFact prompts are always embedded with
+the store's encoder (one batched call), and their relation vectors computed as the store
+does at ingest; a synthetic edit takes its template record's relation vector (it asks that
+record's relation; relation vectors leave the subject out). The all-MiniLM-L6-v2 encoder does only
 a few hundred prompts/s on 2 CPU cores (100-400/s measured), so by default
 synthetic edits are *not* embedded: each gets an approximate vector, the
 normalised mix 0.2 * v(template record) + 0.8 * v(subject record) plus noise,
@@ -87,6 +89,7 @@ from memedit import EditStore
 from memedit.edits import Edit, EditDraft, build_edit
 from memedit.embedder import Embedder, get_embedder
 from memedit.formats import load_records
+from memedit.relation_vectors import embed_with_relations
 from memedit.router import KINDS as ROUTER_KINDS
 from memedit.stores.faiss_index import (
     HNSW_EF_SEARCH,
@@ -291,7 +294,7 @@ def bench_ingest(
 def bench_size(
     embedder: Embedder,
     pool: Pool,
-    vectors: np.ndarray,
+    stored: tuple[np.ndarray, np.ndarray],
     query_vectors: np.ndarray,
     n: int,
     workdir: Path,
@@ -307,7 +310,7 @@ def bench_size(
     try:
         start = time.perf_counter()
         with store.backend.transaction() as tx:
-            tx.insert(edits, vectors[:n])
+            tx.insert(edits, stored[0][:n], stored[1][:n])
         insert_s = time.perf_counter() - start
         k = store.router.top_k
 
@@ -513,10 +516,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         vectors[len(sample) : encode_end] = embedder.encode([e.route_text for e in todo])
         encode_pool_s = time.perf_counter() - start
+        log(f"relation vectors of the {encode_end:,} embedded edits")
+        embedded = pool.edits[:encode_end]
+        relations = np.zeros_like(vectors)
+        relations[:encode_end] = embed_with_relations(
+            embedder, [e.route_text for e in embedded], [e.subject for e in embedded]
+        )[1]
         real = vectors[: pool.n_real]
         approx_rows = list(range(encode_end, total))
         approx_sources = [pool.sources[row - pool.n_real] for row in approx_rows]
         vectors[encode_end:] = approximate(real, approx_sources, args.seed)
+        # a synthetic edit asks its template record's relation of another subject: the
+        # relation vector leaves the subject out, so the template's stands for it
+        relations[encode_end:] = relations[[template for template, _ in approx_sources]]
         approximation: dict[str, Any] = {"approximated": len(approx_rows)}
         if approx_rows:
             check = approx_rows[:APPROX_CHECK]
@@ -540,7 +552,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"size {n:,}: filling the store through the backend, then routing")
             rows.append(
                 bench_size(
-                    embedder, pool, vectors, query_vectors, n, workdir, args.keep, args.router
+                    embedder,
+                    pool,
+                    (vectors, relations),
+                    query_vectors,
+                    n,
+                    workdir,
+                    args.keep,
+                    args.router,
                 )
             )
             r = rows[-1]
