@@ -512,12 +512,14 @@ class EditStore:
         encoder pass) against the stored one. Edits stored before relation vectors get
         theirs computed here."""
         scored = [router.scored_hits(hits) for hits in found]
-        late = {
-            (hits[i].route_text, hits[i].edit.subject): hits[i]
-            for hits, positions in zip(found, scored, strict=True)
-            for i in positions
-            if hits[i].relation is None
-        }
+        late = list(
+            dict.fromkeys(
+                (hits[i].route_text, hits[i].edit.subject)
+                for hits, positions in zip(found, scored, strict=True)
+                for i in positions
+                if hits[i].relation is None
+            )
+        )
         computed: dict[tuple[str, str | None], np.ndarray] = {}
         if late:
             texts, subjects = zip(*late, strict=True)
