@@ -674,6 +674,12 @@ def pair_text(template: str, query: str, question: str) -> str:
     return template.replace("{query}", query).replace("{edit}", question)
 
 
+def gated(hits: Candidates, gate: float, top_m: int) -> list[int]:
+    """The positions of the hits the learnt head scores: the nearest ``top_m`` whose
+    similarity reaches ``gate``."""
+    return [i for i, hit in enumerate(hits[:top_m]) if hit.similarity >= gate]
+
+
 def pair_features(
     head_template: str,
     queries: Sequence[str],
@@ -688,9 +694,8 @@ def pair_features(
     texts: list[str] = []
     rows: list[np.ndarray] = []
     for qi, (query, found) in enumerate(zip(queries, candidates, strict=True)):
-        for ci, hit in enumerate(found[:top_m]):
-            if hit.similarity < gate:
-                continue
+        for ci in gated(found, gate, top_m):
+            hit = found[ci]
             scalars = scalar_features(query, hit.edit.subject, hit.similarity, ci)
             q, e = query_vectors[qi], hit.vector
             index.append((qi, ci))
@@ -732,10 +737,8 @@ class LearntScopeClassifier(ScopeClassifier):
         return config
 
     def scored_hits(self, hits: Candidates) -> list[int]:
-        """The nearest ``top_m`` above the similarity gate, as :func:`pair_features` takes them."""
-        return [
-            i for i, hit in enumerate(hits[: self.head.top_m]) if hit.similarity >= self.head.gate
-        ]
+        """The hits :func:`pair_features` scores (:func:`gated`)."""
+        return gated(hits, self.head.gate, self.head.top_m)
 
     def in_effect(self) -> dict[str, Any]:
         """Also whether the threshold was set (else it is the head's) and which head is used."""
