@@ -27,7 +27,11 @@ of them for one epoch, :func:`fit_cross_tier`). The second-look band (and the
 cross-encoder's weight) are then chosen on the training edits kept aside, to
 maximise the worst of reliability, generality and every locality kind, and the
 decision threshold is the lowest within that set's resolution of where the worst
-one peaks (:func:`choose_threshold`).
+one peaks (:func:`choose_threshold`). Last, the relation evidence
+(:class:`memedit.router.RelationEvidence`) is chosen from a grid: as much as it can
+raise the worst goal metric on edits of relations no shipped head trained on (made from
+the Wikidata triples, :func:`unseen_relation_cases`) without lowering any goal metric of
+the held-aside edits by more than ``EVIDENCE_TOLERANCE`` (:func:`choose_relation_evidence`).
 
 On request, edits made from Wikidata triples (:mod:`memedit.triple_cases`: 23
 relations, ten phrasings each) join the training data as a second group, routed
@@ -44,7 +48,7 @@ import hashlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,8 @@ from memedit.question_forms import (
 )
 from memedit.router import (
     DEFAULT_TOP_K,
+    EXACT_SIMILARITY,
+    HEAD_NAME,
     SCALARS,
     CrossTier,
     Mlp,
@@ -82,6 +88,7 @@ from memedit.router import (
     pair_features,
     pair_text,
     scalar_features,
+    shifted,
 )
 from memedit.stores.base import SearchHit
 from memedit.triple_cases import triple_cases
@@ -90,11 +97,15 @@ PAIR_TEMPLATE = "{query} [SEP] {edit}"
 GATE = 0.3
 TOP_M = 3
 PAIR_LAYERS = 1  # the second look reads pairs through this many encoder layers (None: all)
-# The relation evidence a trained head ships with (``memedit.router.RelationEvidence``). Not
-# fitted here: on the training relations the head beats the relation cosine by construction,
-# so these were chosen on the validation rows (README, *The scope classifier*); the
-# threshold and band below are chosen without it.
-RELATION_EVIDENCE = RelationEvidence(fall=10.0, low=0.3, rise=10.0, high=0.7, named=0.5)
+# The relation evidence (``memedit.router.RelationEvidence``) is chosen after the fit, from
+# this grid (:func:`choose_relation_evidence`); the threshold and band are chosen without it.
+EVIDENCE_FALLS = (0.0, 5.0, 10.0, 20.0)
+EVIDENCE_LOWS = (0.2, 0.3, 0.4)
+EVIDENCE_RISES = (0.0, 5.0, 10.0, 20.0)
+EVIDENCE_HIGHS = (0.6, 0.7, 0.8)
+EVIDENCE_NAMED = 0.5  # the subject evidence a query needs for the cosine to raise a score
+EVIDENCE_TOLERANCE = 0.005  # what the evidence may cost any goal rate of the held-aside edits
+UNSEEN = "unseen"  # the group of edits on relations the head never saw, and its kinds' prefix
 BAND = (0.05, 0.98)  # the widest band tried: fast scores in here get the second look
 BAND_LOWS = (0.02, 0.05, 0.1, 0.2)
 BAND_HIGHS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
@@ -614,6 +625,17 @@ def tiered_scores(
     return scores
 
 
+def full_scores(head: RouterHead, data: PairData, cross: np.ndarray | None = None) -> np.ndarray:
+    """The second look's score of every pair (``cross``: the cross-encoder's probability for
+    every pair, when the head has one)."""
+    full = head.full.probabilities(data.features)
+    if head.cross is not None:
+        if cross is None:
+            raise ValueError("a head with a cross-encoder needs its scores for these pairs")
+        full = head.cross.weight * cross + (1.0 - head.cross.weight) * full
+    return exact_or(data.features[:, -SCALARS], full)
+
+
 def second_look_share(head: RouterHead, data: PairData, fast: np.ndarray) -> float:
     """The share of queries that need at least one pair encoded: each costs a second encoder call."""
     looked = np.zeros(len(data.queries), dtype=bool)
@@ -632,13 +654,7 @@ def choose_band(
     the best band's: measured, not assumed.
     ``cross``: the cross-encoder's probability for every pair, when the head has one."""
     fast = fast_scores(head, data)
-    similarity = data.features[:, -SCALARS]
-    full = head.full.probabilities(data.features)
-    if head.cross is not None:
-        if cross is None:
-            raise ValueError("a head with a cross-encoder needs its scores to choose a band")
-        full = head.cross.weight * cross + (1.0 - head.cross.weight) * full
-    full = exact_or(similarity, full)
+    full = full_scores(head, data, cross)
     tried = []
     for low in BAND_LOWS:
         for high in BAND_HIGHS:
@@ -981,6 +997,202 @@ def read_pairs_through(
     return readings
 
 
+def unseen_relation_cases(
+    data_root: Path, benchmark_subjects: Iterable[str], seed: int = 0
+) -> list[EditCase]:
+    """Edits on relations no shipped head trained on: those made from the Wikidata triples
+    (:mod:`memedit.triple_cases`) whose subjects are neither a benchmark training edit's nor
+    held aside for validation (``routing_validation.py`` reports on the held-aside ones)."""
+    found = triple_cases(
+        data_root / TRIPLE_SOURCE,
+        exclude=benchmark_subjects,
+        seed=seed,
+    )
+    return [c for c in found if not calibration_subject(c.draft.subject)]
+
+
+def relation_cosines(
+    data: PairData,
+    store: LiveEdits,
+    embedder: Embedder,
+    cache: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+    chunk: int = 4096,
+) -> np.ndarray:
+    """Each pair's relation cosine as routing computes it (``EditStore._with_relations``):
+    the query's relation vector, cut to the lines that name the candidate's subject, against
+    that of the question part the candidate was found by. Kept in ``cache`` (an .npz with a
+    digest of the pairs and the embedder, so that other pairs' cosines are never reused)."""
+    from memedit.relation_vectors import embed_with_relations, relation_vector
+
+    keys = [key_text(data, store, n) for n in range(len(data.labels))]
+    subjects = [store.edit(int(p)).subject for p in data.pair_edit]
+    digest = hashlib.sha256(f"{embedder.id}\nrelations\n".encode())
+    for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True):
+        digest.update(f"{data.queries[qi].text}\0{key}\0{subject}\0".encode())
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as saved:
+            if str(saved["pairs_sha256"]) == digest.hexdigest():
+                log(f"relation cosines read from {cache}")
+                return np.asarray(saved["cosines"], dtype=np.float64)
+        raise StaleCacheError(f"{cache} holds relation cosines of other pairs; delete it.")
+    started = time.perf_counter()
+    edited = list(dict.fromkeys(zip(keys, subjects, strict=True)))
+    stored: dict[tuple[str, str | None], np.ndarray] = {}
+    for start in range(0, len(edited), chunk):
+        part = edited[start : start + chunk]
+        _, vectors = embed_with_relations(embedder, [t for t, _ in part], [s for _, s in part])
+        stored.update(zip(part, vectors, strict=True))
+    by_query: dict[int, list[int]] = defaultdict(list)
+    for n, qi in enumerate(data.pair_query):
+        by_query[int(qi)].append(n)
+    queried = sorted(by_query)
+    cosines = np.zeros(len(data.labels))
+    for start in range(0, len(queried), chunk):
+        batch = queried[start : start + chunk]
+        texts = [data.queries[qi].text for qi in batch]
+        _, states, offsets = embedder.encode_tokens(texts)
+        for qi, text, state, offset in zip(batch, texts, states, offsets, strict=True):
+            own: dict[str | None, np.ndarray] = {}
+            for n in by_query[qi]:
+                subject = subjects[n]
+                if subject not in own:
+                    own[subject] = relation_vector(text, state, offset, subject, window=True)
+                cosines[n] = float(own[subject] @ stored[keys[n], subject])
+        log(f"relation cosines: {start + len(batch):,} of {len(queried):,} queries")
+    log(f"relation cosines of {len(cosines):,} pairs in {time.perf_counter() - started:.0f}s")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, cosines=cosines, pairs_sha256=np.array(digest.hexdigest()))
+    return cosines
+
+
+def with_evidence(
+    data: PairData, scores: np.ndarray, cosines: np.ndarray, evidence: RelationEvidence | None
+) -> np.ndarray:
+    """The scores after the relation evidence, as the router applies it (``_first_look``):
+    never to a query that is the edit's own question."""
+    if evidence is None:
+        return scores
+    similarity = data.features[:, -SCALARS]
+    named = data.features[:, -SCALARS + 1 : -SCALARS + 3].max(axis=1)
+    shift = evidence.shift(cosines, named)
+    shift[similarity >= EXACT_SIMILARITY] = 0.0
+    return shifted(scores, shift)
+
+
+@dataclass(frozen=True)
+class EvidenceGroup:
+    """Pairs the relation evidence is chosen on: their scores before it, and cosines."""
+
+    name: str
+    data: PairData
+    scores: np.ndarray
+    cosines: np.ndarray
+
+    def rates(self, evidence: RelationEvidence | None, cut: float) -> dict[str, float]:
+        best, right = query_scores(
+            self.data, with_evidence(self.data, self.scores, self.cosines, evidence)
+        )
+        return rates_at(self.data, best, right, cut)
+
+
+def evidence_grid() -> list[RelationEvidence | None]:
+    """None (no evidence) first, then every setting of the grid, least shift first."""
+    grid = [
+        RelationEvidence(fall, low, rise, high, EVIDENCE_NAMED)
+        for fall in EVIDENCE_FALLS
+        for low in EVIDENCE_LOWS
+        for rise in EVIDENCE_RISES
+        for high in EVIDENCE_HIGHS
+        if (fall > 0 or low == EVIDENCE_LOWS[0])
+        and (rise > 0 or high == EVIDENCE_HIGHS[0])
+        and fall + rise > 0
+    ]
+    return [None, *sorted(grid, key=lambda e: (e.fall + e.rise, e.fall))]
+
+
+def choose_relation_evidence(
+    head: RouterHead,
+    known: EvidenceGroup,
+    unseen: EvidenceGroup,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[RelationEvidence | None, dict[str, Any]]:
+    """The relation evidence (or none) that most raises, at the head's threshold, the worst
+    goal metric of the ``unseen`` group (edits on relations the head never saw, where it
+    takes many a query on another relation of the subject for the edit) among the settings
+    that lower no goal kind of the ``known`` group (the held-aside training edits, where the
+    head tells the relations apart better than the cosine) by more than
+    ``EVIDENCE_TOLERANCE``. Settings within that tolerance of the best are tied, and the one
+    that moves scores least is taken.
+
+    Not the worst goal metric over both groups: that is the unseen relation specificity, and
+    raising it at any price costs the known generality much more than the hand-written
+    questions gain (measured: the README's *Relation evidence*)."""
+    base = known.rates(None, head.threshold)
+    tried = []
+    for evidence in evidence_grid():
+        rates = known.rates(evidence, head.threshold)
+        cost = max(base[k] - rates[k] for k in GOAL_KINDS if k in base)
+        if cost <= EVIDENCE_TOLERANCE:
+            tried.append(
+                (worst_goal_metric(unseen.rates(evidence, head.threshold)), evidence, rates)
+            )
+    best = max(t[0] for t in tried)  # None costs nothing, so there is always one
+    worst, evidence, rates = next(t for t in tried if t[0] >= best - EVIDENCE_TOLERANCE)
+    without = tried[0][0]
+    log(
+        f"relation evidence {evidence}: worst goal metric on {unseen.name} {worst:.4f} "
+        f"(without: {without:.4f}; best {best:.4f} of {len(tried)} settings within "
+        f"{EVIDENCE_TOLERANCE} of each rate on {known.name})"
+    )
+    summary = {
+        "unseen_worst_goal_metric": worst,
+        "unseen_worst_goal_metric_without": without,
+        "unseen_best_worst_goal_metric": best,
+        "settings_allowed": len(tried),
+        "settings_tried": len(evidence_grid()),
+        "rates": {known.name: rates, unseen.name: unseen.rates(evidence, head.threshold)},
+        "rates_without": {known.name: base, unseen.name: unseen.rates(None, head.threshold)},
+    }
+    return evidence, summary
+
+
+def read_group(
+    name: str,
+    group: Sequence[EditCase],
+    store: LiveEdits,
+    queries: Sequence[RoutingQuery],
+    embedder: Embedder,
+    depth: int,
+    cache: Path | None,
+    log: Callable[[str], None],
+) -> PairData:
+    """The pairs of one group of cases, each query routed against the group's own edits, with
+    their second-look readings through ``depth`` layers; from ``cache/NAME.npz`` (and its
+    readings' file) when there, checked to hold these queries, and kept there otherwise."""
+    path = None if cache is None else cache / f"{name}.npz"
+    if path is not None and path.is_file():
+        part = load_pairs(path, embedder.dimension)
+        if not cached_for(part, group, queries, store):
+            raise StaleCacheError(
+                f"{path} holds pairs of other training edits or queries (made by an older "
+                "version or with another --seed); delete it, or pass another --cache folder."
+            )
+        refresh_scalars(part, store)  # build_pairs computes them itself
+        log(f"{name}: pairs read from {path}")
+    else:
+        part = build_pairs(group, embedder, queries=queries, log=log)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_pairs(part, path)
+    layered = None if path is None else path.with_suffix(f".layers{depth}.npz")
+    part.features[:, : embedder.dimension] = read_pairs_through(
+        part, store, embedder, depth, layered, log
+    )
+    return part
+
+
 def train_router(
     data_root: Path,
     output: Path,
@@ -998,6 +1210,7 @@ def train_router(
     pair_layers: int | None = PAIR_LAYERS,
     cloze_share: float = CLOZE_SHARE,
     kind_weights: Mapping[str, float] | None = None,
+    evidence_only: bool = False,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
@@ -1008,7 +1221,12 @@ def train_router(
     (:func:`cloze_queries`), the share trained on (by a stable hash of their text; 0: none
     are made). ``kind_weights``: a weight in the fit for the pairs of these kinds of query
     (:data:`TRAINING_KINDS`; others 1), as if they were repeated that many times; None:
-    :data:`KIND_WEIGHTS`, the shipped recipe's (``{}`` weighs every kind 1)."""
+    :data:`KIND_WEIGHTS`, the shipped recipe's (``{}`` weighs every kind 1). Last, the
+    relation evidence is chosen (:func:`choose_relation_evidence`). ``evidence_only``: fit
+    nothing; choose the relation evidence of the head already in ``output`` (made from the
+    same pairs: pass its ``cache``) and save it there."""
+    if evidence_only and not (output / f"{HEAD_NAME}.json").is_file():
+        raise MemeditError(f"No router head in {output} to choose relation evidence for.")
     kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
     unknown = sorted(set(kind_weights) - set(TRAINING_KINDS))
     if unknown:
@@ -1026,45 +1244,26 @@ def train_router(
         raise ValueError("a cross-encoder reads pairs through all layers; pass pair_layers=None")
     cases = training_cases(data_root)
     log(f"{len(cases):,} training edits from {', '.join(r for r, _ in TRAIN_SOURCES)}")
+    benchmark_subjects = [c.draft.subject or "" for c in cases]
     triples = (
-        triple_cases(
-            data_root / TRIPLE_SOURCE, exclude=(c.draft.subject or "" for c in cases), seed=seed
-        )
+        triple_cases(data_root / TRIPLE_SOURCE, exclude=benchmark_subjects, seed=seed)
         if with_triples
         else []
     )
     if triples:
         log(f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/")
     prefixes = prefix_sentences(data_root)  # cached pairs are checked against the queries
+    depth = embedder.layers if pair_layers is None else pair_layers  # all: encode()'s reading
     parts, stores = [], []
     for name, group in (("benchmarks", cases), ("triples", triples)):
         if not group:
             continue
         store = LiveEdits.of(group)
-        path = None if cache is None else cache / f"{name}.npz"
         queries = augmented(routing_queries(group), prefixes, seed)
         queries += question_queries(group) + shortened_queries(group, seed)
         if cloze_share > 0.0:
             queries += cloze_queries(group, seed)
-        if path is not None and path.is_file():
-            part = load_pairs(path, embedder.dimension)
-            if not cached_for(part, group, queries, store):
-                raise StaleCacheError(
-                    f"{path} holds pairs of other training edits or queries (made by an older "
-                    "version or with another --seed); delete it, or pass another --cache folder."
-                )
-            refresh_scalars(part, store)  # build_pairs computes them itself
-            log(f"{name}: pairs read from {path}")
-        else:
-            part = build_pairs(group, embedder, queries=queries, log=log)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_pairs(part, path)
-        depth = embedder.layers if pair_layers is None else pair_layers  # all: encode()'s reading
-        layered = None if path is None else path.with_suffix(f".layers{depth}.npz")
-        part.features[:, : embedder.dimension] = read_pairs_through(
-            part, store, embedder, depth, layered, log
-        )
+        part = read_group(name, group, store, queries, embedder, depth, cache, log)
         if 0.0 < cloze_share < 1.0:
             part = subset(part, cloze_queries_kept(part.queries, cloze_share))
             log(f"{name}: {cloze_share:.0%} of the cloze negatives, {len(part.labels):,} pairs")
@@ -1083,6 +1282,19 @@ def train_router(
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
     aside = np.array([calibration_subject(query_subject(q, cases)) for q in data.queries])
     fitting, calibration = subset(data, ~aside), subset(data, aside)
+    if evidence_only:
+        return _with_chosen_evidence(
+            RouterHead.load(output),
+            output,
+            data_root,
+            calibration,
+            store,
+            benchmark_subjects,
+            embedder,
+            seed,
+            cache,
+            log,
+        )
     dimension = (data.features.shape[1] - SCALARS) // 3
     fit_weights = pair_weights(fitting, kind_weights)
     started = time.perf_counter()
@@ -1110,6 +1322,7 @@ def train_router(
     )
     head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, 0.5, PAIR_TEMPLATE, {})
     cross_info: dict[str, Any] = {}
+    calibration_cross = None
     if cross_encoder:
         texts = pair_texts(data, store)
         rng = np.random.default_rng(seed)
@@ -1140,6 +1353,7 @@ def train_router(
             )
         best = max(weights, key=lambda w: weights[w][2]["peak_worst_goal_metric"])  # ties: first
         head, rates, band_summary = weights[best]
+        calibration_cross = cross
         cross_info = {
             "fine_tuned": sorted({".".join(n.split(".")[:3]) for n in tier.layers}),
             "pairs": len(trained),
@@ -1194,6 +1408,66 @@ def train_router(
         "cloze_share": cloze_share,
         "kind_weights": kind_weights,
     }
-    head = replace(head, info=info, pair_layers=pair_layers, relation=RELATION_EVIDENCE)
+    head = replace(head, info=info, pair_layers=pair_layers)
+    return _with_chosen_evidence(
+        head,
+        output,
+        data_root,
+        calibration,
+        store,
+        benchmark_subjects,
+        embedder,
+        seed,
+        cache,
+        log,
+        calibration_cross,
+    )
+
+
+def _with_chosen_evidence(
+    head: RouterHead,
+    output: Path,
+    data_root: Path,
+    calibration: PairData,
+    store: LiveEdits,
+    benchmark_subjects: Sequence[str],
+    embedder: Embedder,
+    seed: int,
+    cache: Path | None,
+    log: Callable[[str], None],
+    calibration_cross: np.ndarray | None = None,
+) -> tuple[RouterHead, dict[str, Any]]:
+    """The head with its relation evidence chosen (:func:`choose_relation_evidence`) on the
+    held-aside training edits and on edits of relations no shipped head trained on (those
+    made from the Wikidata triples, :func:`unseen_relation_cases`), saved to ``output``."""
+    relations = None if cache is None else cache / "calibration.relations.npz"
+    known = EvidenceGroup(
+        "held-aside training edits",
+        calibration,
+        tiered_scores(head, calibration, full=full_scores(head, calibration, calibration_cross)),
+        relation_cosines(calibration, store, embedder, relations, log),
+    )
+    unseen = unseen_relation_cases(data_root, benchmark_subjects, seed)
+    log(f"{len(unseen):,} edits on relations no shipped head trained on ({TRIPLE_SOURCE}/)")
+    unseen_store = LiveEdits.of(unseen)
+    queries = augmented(routing_queries(unseen), prefix_sentences(data_root), seed)
+    queries += question_queries(unseen)
+    depth = embedder.layers if head.pair_layers is None else head.pair_layers
+    data = read_group(UNSEEN, unseen, unseen_store, queries, embedder, depth, cache, log)
+    cross = None
+    if head.cross is not None:
+        texts = pair_texts(data, unseen_store)
+        cross = cross_scores(head.cross, embedder, texts, data.features[:, -SCALARS:])
+    relations = None if cache is None else cache / f"{UNSEEN}.relations.npz"
+    unseen_group = EvidenceGroup(
+        "edits on unseen relations",
+        data,
+        tiered_scores(head, data, full=full_scores(head, data, cross)),
+        relation_cosines(data, unseen_store, embedder, relations, log),
+    )
+    evidence, summary = choose_relation_evidence(head, known, unseen_group, log)
+    summary["relation"] = None if evidence is None else evidence.to_json()
+    info = {**head.info, "relation_evidence_choice": summary}
+    head = replace(head, info=info, relation=evidence)
     head.save(output)
     return head, info

@@ -382,13 +382,15 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
 
     from conftest import shared_data
 
-    from memedit.router import shipped_head
+    from memedit.router import RelationEvidence, shipped_head
     from memedit.router_training import (
         PREFIX_SOURCE,
-        RELATION_EVIDENCE,
         TRAIN_SOURCES,
+        TRIPLE_SOURCE,
+        UNSEEN,
         train_router,
     )
+    from memedit.triple_cases import TEMPLATE_FILES, TRIPLE_FILES
 
     root = tmp_path / "data"
     for relative, _ in TRAIN_SOURCES:
@@ -397,6 +399,11 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
         (root / relative).write_text(json.dumps(records), encoding="utf-8")
     passages = json.loads(shared_data(PREFIX_SOURCE).read_text(encoding="utf-8"))[:20]
     (root / PREFIX_SOURCE).write_text(json.dumps(passages), encoding="utf-8")
+    (root / TRIPLE_SOURCE).mkdir()
+    for name in (*TRIPLE_FILES, *TEMPLATE_FILES):
+        records = json.loads(shared_data(f"{TRIPLE_SOURCE}/{name}").read_text(encoding="utf-8"))
+        kept = records[:8] if isinstance(records, list) else records
+        (root / TRIPLE_SOURCE / name).write_text(json.dumps(kept), encoding="utf-8")
     cache, logged = tmp_path / "cache", []
     settings = {"epochs": 2, "hidden": 8, "cache": cache, "log": logged.append}
 
@@ -404,16 +411,36 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     assert (tmp_path / "head" / "router_head.safetensors").is_file()
     loaded = RouterHead.load(tmp_path / "head")
     assert loaded.threshold == head.threshold and 0.0 < head.threshold < 1.0
-    shipped = shipped_head()
-    assert shipped is not None and loaded.relation == RELATION_EVIDENCE == shipped.relation
+    choice = info["relation_evidence_choice"]
+    assert set(choice["rates"]) == {"held-aside training edits", "edits on unseen relations"}
+    assert choice["rates"]["edits on unseen relations"]["relation_specificity"] >= 0.0
+    assert loaded.relation == head.relation
+    assert choice["relation"] == (None if head.relation is None else head.relation.to_json())
+    shipped = shipped_head()  # the shipped head's evidence is the one its training chose
+    assert shipped is not None and shipped.relation == RelationEvidence(
+        **shipped.info["relation_evidence_choice"]["relation"]
+    )
     assert info["edits"] > 50 and info["positives"] > 0
-    assert (cache / "benchmarks.npz").is_file()
+    for name in ("benchmarks.npz", f"{UNSEEN}.npz", "calibration.relations.npz"):
+        assert (cache / name).is_file(), name
     assert not any("pairs read from" in line for line in logged)
 
     logged.clear()
     again, _ = train_router(root, tmp_path / "again", embedder, **settings)
     assert any("pairs read from" in line for line in logged)
+    assert any("relation cosines read from" in line for line in logged)
     assert again.threshold == head.threshold  # the same pairs, the same seed: the same head
+    assert again.relation == head.relation
+
+    logged.clear()  # the evidence alone, for the head already there: nothing is fitted
+    chosen, chosen_info = train_router(
+        root, tmp_path / "head", embedder, evidence_only=True, **settings
+    )
+    assert not any("fitted" in line for line in logged)
+    assert chosen.relation == head.relation and chosen.threshold == head.threshold
+    assert chosen_info["relation_evidence_choice"] == choice
+    with pytest.raises(MemeditError, match="No router head"):
+        train_router(root, tmp_path / "nothing", embedder, evidence_only=True, **settings)
 
     with pytest.raises(ValueError, match="another --seed") as refused:
         train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
@@ -478,3 +505,123 @@ def test_train_router_script_reports_missing_data_in_one_line(tmp_path: Path) ->
     assert done.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert "no such file" in done.stderr and "Traceback" not in done.stderr
     assert not output.exists()
+
+
+def test_relation_cosines_are_those_routing_computes_and_are_cached(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training reads the relation evidence off the cosines a store computes at query time:
+    the query cut to the lines naming the candidate's subject, against the stored question
+    part's relation vector."""
+    from memedit import EditStore
+    from memedit.router_training import StaleCacheError, build_pairs, relation_cosines
+
+    drafts = [
+        EditDraft(subject="Miles Millar", prompt="Miles Millar was educated at", target="Yale"),
+        EditDraft(subject="Miles Millar", prompt="The mother of Miles Millar is", target="Ann"),
+        EditDraft(subject="Riga", prompt="The twin city of Riga is", target="Lima"),
+    ]
+    cases = [EditCase(d) for d in drafts]
+    queries = [
+        RoutingQuery("Miles Millar attended", 0, "generality"),
+        RoutingQuery("Riga opened a museum in 1990.\nWho is the twin city of Riga?", 2, "question"),
+        RoutingQuery("Who is the father of Miles Millar?", None, "question_specificity"),
+    ]
+    data = build_pairs(cases, embedder, queries=queries)
+    store = LiveEdits.of(cases)
+    cache = tmp_path / "calibration.relations.npz"
+    cosines = relation_cosines(data, store, embedder, cache)
+    assert cosines.shape == data.labels.shape and np.all(np.abs(cosines) <= 1.0 + 1e-5)
+
+    with EditStore(tmp_path / "s") as edits:
+        edits.add_many(drafts)
+        _, _, found = edits._nearest([q.text for q in queries])
+    routed = {
+        (qi, hit.edit.prompt): hit.relation_similarity
+        for qi, hits in enumerate(found)
+        for hit in hits
+        if hit.relation_similarity is not None
+    }
+    trained = {
+        (int(qi), store.edit(int(p)).prompt): c
+        for qi, p, c in zip(data.pair_query, data.pair_edit, cosines, strict=True)
+    }
+    assert trained.keys() == routed.keys() and len(trained) >= 4
+    for key, cosine in trained.items():
+        assert cosine == pytest.approx(routed[key], abs=1e-4), key
+    attended = trained[0, "Miles Millar was educated at"]
+    assert attended > trained[0, "The mother of Miles Millar is"] + 0.2
+
+    def unexpected(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the cached cosines should have been used")
+
+    monkeypatch.setattr(embedder, "encode_tokens", unexpected)
+    assert np.array_equal(relation_cosines(data, store, embedder, cache), cosines)
+    with pytest.raises(StaleCacheError, match="relation cosines of other pairs"):
+        relation_cosines(subset(data, np.arange(len(queries)) > 0), store, embedder, cache)
+
+
+def _evidence_group(name: str, rows: list[tuple[str, bool, float, float]]) -> object:
+    """A group of one-candidate queries: (kind, in scope, head score, relation cosine). The
+    query names the subject, and the candidate is its own edit where it is in scope."""
+    from memedit.router_training import EvidenceGroup
+
+    n = len(rows)
+    features = np.zeros((n, 3 * DIM + SCALARS), np.float32)
+    features[:, -SCALARS] = 0.6  # similarity: not the edit's own question
+    features[:, -SCALARS + 1] = 1.0  # names the subject
+    queries = [
+        RoutingQuery(f"q{i}", i if own else None, kind) for i, (kind, own, _, _) in enumerate(rows)
+    ]
+    data = PairData(
+        features,
+        np.array([own for _, own, _, _ in rows], np.float32),
+        np.arange(n),
+        np.zeros(n, int),
+        queries,
+        np.zeros(n),
+        np.arange(n),
+    )
+    scores = np.array([s for _, _, s, _ in rows])
+    cosines = np.array([c for _, _, _, c in rows])
+    return EvidenceGroup(name, data, scores, cosines)
+
+
+def test_relation_evidence_lifts_unseen_relations_without_costing_known_ones() -> None:
+    """On relations it knows, the head separates in and out of scope by itself; on unseen
+    ones it takes other-relation questions for the edit (score 0.8), which the relation
+    cosine (0.1 against 0.9) tells apart: evidence that lowers them is chosen. Where the
+    cosine says nothing (low for both), none is: it could only cost. Nor where lowering
+    them would cost the known relations' generality."""
+    from memedit.router_training import choose_relation_evidence
+
+    head = replace(_head(3 * DIM + SCALARS), threshold=0.5)
+    known = _evidence_group(
+        "known",
+        [("generality", True, 0.9, 0.5)] * 20 + [("relation_specificity", False, 0.1, 0.5)] * 20,
+    )
+    telling = _evidence_group(
+        "unseen",
+        [("generality", True, 0.8, 0.9)] * 20 + [("relation_specificity", False, 0.8, 0.1)] * 20,
+    )
+    evidence, summary = choose_relation_evidence(head, known, telling)  # type: ignore[arg-type]
+    assert evidence is not None and evidence.fall > 0 and evidence.low > 0.1
+    assert summary["unseen_worst_goal_metric"] == 1.0
+    assert summary["unseen_worst_goal_metric_without"] == 0.0
+    assert summary["rates"]["unseen"]["relation_specificity"] == 1.0
+    assert summary["rates"]["known"] == summary["rates_without"]["known"]
+
+    mute = _evidence_group(
+        "unseen",
+        [("generality", True, 0.8, 0.15)] * 20 + [("relation_specificity", False, 0.3, 0.15)] * 20,
+    )
+    evidence, summary = choose_relation_evidence(head, known, mute)  # type: ignore[arg-type]
+    assert evidence is None and summary["unseen_worst_goal_metric"] == 1.0
+
+    fragile = _evidence_group(  # known paraphrases whose relation cosine is as low
+        "known",
+        [("generality", True, 0.8, 0.1)] * 20 + [("relation_specificity", False, 0.1, 0.5)] * 20,
+    )
+    evidence, summary = choose_relation_evidence(head, fragile, telling)  # type: ignore[arg-type]
+    assert evidence is None or summary["rates"]["known"]["generality"] == 1.0
+    assert summary["unseen_worst_goal_metric"] == 0.0
