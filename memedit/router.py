@@ -797,10 +797,10 @@ class LearntScopeClassifier(ScopeClassifier):
         candidates then costs one pair, not three. Each round reads one pair of every
         query still unsure in one encoder call. On the held-out sets it decides as
         reading every unsure pair at once did, to within a query or two per set. Which
-        candidates are unsure, and their order, follow the ``fast`` scores; ``scores`` are
-        those with the relation evidence's ``shift``, as the second look's are. Returns the
+        candidates are unsure follows the ``fast`` scores, their order ``scores``: those
+        with the relation evidence's ``shift``, as the second look's are. Returns the
         unsure candidates, each with whether it was read."""
-        queue = self._queues(fast, index)
+        queue = self._queues(fast, scores, index)
         first = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
@@ -818,11 +818,15 @@ class LearntScopeClassifier(ScopeClassifier):
                         read[unread] = False
         return read
 
-    def _queues(self, fast: np.ndarray, index: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
-        """Each query's unsure candidates (positions in ``fast``), in the order they are read."""
+    def _queues(
+        self, fast: np.ndarray, first: np.ndarray, index: Sequence[tuple[int, int]]
+    ) -> dict[int, list[int]]:
+        """Each query's unsure candidates (by their ``fast`` scores; positions in it), in the
+        order they are read: best ``first`` score (the fast one after the relation evidence,
+        the best guess before reading) first."""
         queue: dict[int, list[int]] = {}
         unsure = np.flatnonzero(self.head.unsure(fast))
-        for n in sorted(unsure.tolist(), key=lambda n: (-fast[n], n)):
+        for n in sorted(unsure.tolist(), key=lambda n: (-first[n], n)):
             queue.setdefault(index[n][0], []).append(n)
         return queue
 
@@ -845,7 +849,7 @@ class LearntScopeClassifier(ScopeClassifier):
         similarity = others[:, -SCALARS]
         first = shifted(fast, shift)
         read = first.copy()
-        queues = self._queues(fast, index)
+        queues = self._queues(fast, first, index)
         unsure = [n for waiting in queues.values() for n in waiting]
         if unsure:
             looked = self.head.second_look(encoder, [texts[n] for n in unsure], others[unsure])

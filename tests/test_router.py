@@ -27,6 +27,7 @@ from memedit.router import (
     exact_or,
     name_evidence,
     pair_features,
+    shifted,
     shipped_head,
     subject_evidence,
 )
@@ -617,6 +618,53 @@ def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in
     assert sorted(p for c in calls for p in c) == sorted(
         t for t, u in zip(texts, unsure, strict=True) if u
     )
+
+
+def test_the_second_look_reads_first_the_candidate_the_relation_evidence_favours(
+    store: EditStore, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which candidates are unsure follows the fast scores, but the order they are read in
+    follows those scores after the relation evidence: of a subject's edits, one whose
+    relation cosine is high is read before one the fast tier put above it, and ends the
+    look when in scope."""
+    for fact in (
+        "Toko Yasuda plays the guitar.",
+        "Toko Yasuda was born in Tokyo.",
+        "Toko Yasuda speaks Japanese.",
+    ):
+        store.add(fact)
+    query = "What instrument does Toko Yasuda play?"
+    vectors = embedder.encode([query])
+    found = store.backend.search(vectors, 5)[0]
+    head = shipped_head()
+    assert head is not None and head.relation is not None
+    head = replace(head, band=(0.0, 0.999))  # every gated candidate is unsure
+    index, texts, features = pair_features(
+        head.pair_template, [query], vectors, [found], head.gate, head.top_m
+    )
+    fast = head.fast.probabilities(features)
+    by_fast = sorted(range(3), key=lambda n: -fast[n])
+    assert len(index) == 3
+    best, second, last = by_fast
+    # the relation cosine: nothing in common with the two best, all with the last
+    cosines = np.array([1.0 if n == last else 0.0 for n in range(3)])
+    by_hit = {index[n][1]: cosines[n] for n in range(3)}
+    hits = [replace(hit, relation_similarity=by_hit.get(i, 0.0)) for i, hit in enumerate(found)]
+    after = shifted(fast, head.relation.shift(cosines, np.ones(3)))  # the query names Yasuda
+    assert after[last] > after[second]  # the evidence reorders the two
+    calls: list[list[str]] = []
+    verdict = {texts[best]: 0.1, texts[second]: 0.9, texts[last]: 0.9}
+
+    def scripted(self: RouterHead, encoder: object, pairs: Sequence[str], _: object) -> np.ndarray:
+        calls.append(list(pairs))
+        return np.array([verdict[p] for p in pairs])
+
+    monkeypatch.setattr(RouterHead, "second_look", scripted)
+    decided = LearntScopeClassifier(head=head).decide([query], vectors, [hits], embedder)[0]
+    assert calls == [[texts[best]], [texts[last]]]  # the second by fast score is never read
+    assert decided.matched[0].edit.id == hits[index[last][1]].edit.id
+    basis = {e.edit.id: e.basis for e in decided.edits}
+    assert basis[hits[index[second][1]].edit.id] == "unread"
 
 
 def test_calibrate_sees_the_candidates_a_stopped_second_look_would_not_read(
