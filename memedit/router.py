@@ -17,8 +17,9 @@ edit's question part. The classifier then decides, per candidate:
     fifth to a quarter of the cost of embedding the query, in bfloat16 where the device
     computes it natively) and the full tier scores it with that reading added to the fast
     features. A query's unsure candidates are read one at a time, best fast score
-    first, until one is in scope; the rest stay out of scope (a query is about one
-    fact), so a paraphrase among its subject's other edits costs one pair, not three.
+    (after the relation evidence) first, until one is in scope; the rest stay out of
+    scope (a query is about one fact), so a paraphrase among its subject's other edits
+    costs one pair, not three.
     The shallow reading was chosen by measurement: on training edits held
     aside it did better than the whole encoder's (the README has both). This is what tells a
     paraphrase ("Toko Yasuda is incredible at") from a neighbour that shares the
@@ -791,7 +792,7 @@ class LearntScopeClassifier(ScopeClassifier):
         cut: float,
     ) -> dict[int, bool]:
         """The second look, in place on ``scores``: each query's unsure candidates are read
-        one at a time, best fast score first, until one is in scope (``cut``). The rest stay
+        one at a time, best first, until one is in scope (``cut``). The rest stay
         unread and out of scope (their fast score, capped below the cut): a query is about
         one fact, and a query with an edit's paraphrase and that subject's other edits as
         candidates then costs one pair, not three. Each round reads one pair of every
