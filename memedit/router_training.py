@@ -1282,9 +1282,13 @@ def train_router(
     log(f"{len(data.labels):,} pairs, {int(data.labels.sum()):,} positive")
     aside = np.array([calibration_subject(query_subject(q, cases)) for q in data.queries])
     fitting, calibration = subset(data, ~aside), subset(data, aside)
-    if evidence_only:
+
+    def finish(
+        head: RouterHead, cross: np.ndarray | None = None
+    ) -> tuple[RouterHead, dict[str, Any]]:
+        """The head with its relation evidence chosen, saved."""
         return _with_chosen_evidence(
-            RouterHead.load(output),
+            head,
             output,
             data_root,
             calibration,
@@ -1294,7 +1298,11 @@ def train_router(
             seed,
             cache,
             log,
+            cross,
         )
+
+    if evidence_only:
+        return finish(RouterHead.load(output))
     dimension = (data.features.shape[1] - SCALARS) // 3
     fit_weights = pair_weights(fitting, kind_weights)
     started = time.perf_counter()
@@ -1408,20 +1416,7 @@ def train_router(
         "cloze_share": cloze_share,
         "kind_weights": kind_weights,
     }
-    head = replace(head, info=info, pair_layers=pair_layers)
-    return _with_chosen_evidence(
-        head,
-        output,
-        data_root,
-        calibration,
-        store,
-        benchmark_subjects,
-        embedder,
-        seed,
-        cache,
-        log,
-        calibration_cross,
-    )
+    return finish(replace(head, info=info, pair_layers=pair_layers), calibration_cross)
 
 
 def _with_chosen_evidence(
