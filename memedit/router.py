@@ -441,6 +441,14 @@ class RelationEvidence:
         up = np.where(clear, self.rise * (known - self.high), 0.0)
         return down + up
 
+    def shift_pairs(self, cosine: np.ndarray, scalars: np.ndarray) -> np.ndarray:
+        """:meth:`shift` for candidates given by their scalar features (``SCALAR_NAMES``, one
+        row each): the query names the subject by either evidence, and a query that is the
+        edit's own question is never moved."""
+        shift = self.shift(cosine, scalars[:, 1:3].max(axis=1))
+        shift[scalars[:, 0] >= EXACT_SIMILARITY] = 0.0
+        return shift
+
     def to_json(self) -> dict[str, float]:
         return {
             "fall": self.fall,
@@ -902,9 +910,7 @@ class LearntScopeClassifier(ScopeClassifier):
             cosine = np.array(
                 [candidates[qi][ci].relation_similarity for qi, ci in index], dtype=float
             )  # None (not given) becomes NaN: no shift
-            named = others[:, -SCALARS + 1 : -SCALARS + 3].max(axis=1)
-            shift = self.head.relation.shift(cosine, named)
-            shift[similarity >= EXACT_SIMILARITY] = 0.0
+            shift = self.head.relation.shift_pairs(cosine, others[:, -SCALARS:])
         return index, texts, others, fast, shift
 
 

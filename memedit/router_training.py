@@ -76,7 +76,6 @@ from memedit.question_forms import (
 )
 from memedit.router import (
     DEFAULT_TOP_K,
-    EXACT_SIMILARITY,
     HEAD_NAME,
     SCALARS,
     CrossTier,
@@ -105,7 +104,7 @@ EVIDENCE_RISES = (0.0, 5.0, 10.0, 20.0)
 EVIDENCE_HIGHS = (0.6, 0.7, 0.8)
 EVIDENCE_NAMED = 0.5  # the subject evidence a query needs for the cosine to raise a score
 EVIDENCE_TOLERANCE = 0.005  # what the evidence may cost any goal rate of the held-aside edits
-UNSEEN = "unseen"  # the group of edits on relations the head never saw, and its kinds' prefix
+UNSEEN = "unseen"  # the --cache name of the edits on relations the head never saw
 BAND = (0.05, 0.98)  # the widest band tried: fast scores in here get the second look
 BAND_LOWS = (0.02, 0.05, 0.1, 0.2)
 BAND_HIGHS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
@@ -1074,11 +1073,7 @@ def with_evidence(
     never to a query that is the edit's own question."""
     if evidence is None:
         return scores
-    similarity = data.features[:, -SCALARS]
-    named = data.features[:, -SCALARS + 1 : -SCALARS + 3].max(axis=1)
-    shift = evidence.shift(cosines, named)
-    shift[similarity >= EXACT_SIMILARITY] = 0.0
-    return shifted(scores, shift)
+    return shifted(scores, evidence.shift_pairs(cosines, data.features[:, -SCALARS:]))
 
 
 @dataclass(frozen=True)
@@ -1227,6 +1222,9 @@ def train_router(
     same pairs: pass its ``cache``) and save it there."""
     if evidence_only and not (output / f"{HEAD_NAME}.json").is_file():
         raise MemeditError(f"No router head in {output} to choose relation evidence for.")
+    existing = RouterHead.load(output) if evidence_only else None
+    if existing is not None:
+        pair_layers = existing.pair_layers  # its readings are what the evidence moves
     kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
     unknown = sorted(set(kind_weights) - set(TRAINING_KINDS))
     if unknown:
@@ -1301,8 +1299,8 @@ def train_router(
             cross,
         )
 
-    if evidence_only:
-        return finish(RouterHead.load(output))
+    if existing is not None:
+        return finish(existing)
     dimension = (data.features.shape[1] - SCALARS) // 3
     fit_weights = pair_weights(fitting, kind_weights)
     started = time.perf_counter()
@@ -1435,6 +1433,10 @@ def _with_chosen_evidence(
     """The head with its relation evidence chosen (:func:`choose_relation_evidence`) on the
     held-aside training edits and on edits of relations no shipped head trained on (those
     made from the Wikidata triples, :func:`unseen_relation_cases`), saved to ``output``."""
+    if head.cross is not None and calibration_cross is None:  # a head read from ``output``
+        texts = pair_texts(calibration, store)
+        scalars = calibration.features[:, -SCALARS:]
+        calibration_cross = cross_scores(head.cross, embedder, texts, scalars)
     relations = None if cache is None else cache / "calibration.relations.npz"
     known = EvidenceGroup(
         "held-aside training edits",

@@ -432,11 +432,13 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     assert again.threshold == head.threshold  # the same pairs, the same seed: the same head
     assert again.relation == head.relation
 
-    logged.clear()  # the evidence alone, for the head already there: nothing is fitted
+    logged.clear()  # the evidence alone, for the head already there: nothing is fitted,
+    # and the pairs are read through the head's own layers whatever pair_layers says
     chosen, chosen_info = train_router(
-        root, tmp_path / "head", embedder, evidence_only=True, **settings
+        root, tmp_path / "head", embedder, evidence_only=True, pair_layers=2, **settings
     )
     assert not any("fitted" in line for line in logged)
+    assert not (cache / "benchmarks.layers2.npz").exists()
     assert chosen.relation == head.relation and chosen.threshold == head.threshold
     assert chosen_info["relation_evidence_choice"] == choice
     with pytest.raises(MemeditError, match="No router head"):
