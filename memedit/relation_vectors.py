@@ -22,25 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memedit.words import WORD, content_words, fold, same_word
+from memedit.words import ENGLISH_STOPWORDS, WORD, content_words, fold, same_word
 
 if TYPE_CHECKING:
     from memedit.embedder import Embedder
 
-FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = ENGLISH_STOPWORDS | frozenset(
     [
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "is",
-        "was",
         "are",
         "were",
         "be",
@@ -63,7 +51,6 @@ FUNCTION_WORDS = frozenset(
         "when",
         "how",
         "it",
-        "s",
     ]
 )
 _SEGMENT = re.compile(r"[^\n]+?(?:[.!?](?=\s)|$)", re.M)  # a sentence, never across lines

@@ -7,33 +7,14 @@ import re
 import unicodedata
 
 WORD = re.compile(r"\w+")
-STOPWORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "de",
-        "la",
-        "le",
-        "du",
-        "von",
-        "van",
-        "der",
-        "da",
-        "di",
-        "del",
-        "s",
-        "is",
-        "was",
-    ]
+# English words that tell no subject apart (relation vectors leave out these and more) ...
+ENGLISH_STOPWORDS = frozenset(
+    ["the", "a", "an", "of", "and", "in", "on", "at", "to", "for", "s", "is", "was"]
 )
+# ... and a name's particles ("Ludwig van Beethoven"): with them, the words a subject's
+# evidence leaves out
+NAME_PARTICLES = frozenset(["de", "la", "le", "du", "von", "van", "der", "da", "di", "del"])
+STOPWORDS = ENGLISH_STOPWORDS | NAME_PARTICLES
 
 
 def fold(text: str) -> str:
