@@ -125,18 +125,22 @@ class Embedder:
         """Embed many texts in one call: shape (len(texts), dimension), float32, unit length."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self.model
+        vectors = self._forward(texts, progress, convert_to_numpy=True)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _forward(self, texts: Sequence[str], progress: bool, **output: Any) -> Any:
+        """The model's ``encode`` on ``texts``, unit length, with ``output``'s options."""
+        model = self.model  # loading it takes the lock too
         with (
             self._lock
         ):  # one forward pass at a time: torch modules are not re-entrant across threads
-            vectors = model.encode(
+            return model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
-                convert_to_numpy=True,
                 show_progress_bar=progress,
+                **output,
             )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_tokens(
         self, texts: Sequence[str], *, progress: bool = False
@@ -147,14 +151,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), [], []
         model = self.model
-        with self._lock:
-            outputs = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                output_value=None,
-                show_progress_bar=progress,
-            )
+        outputs = self._forward(texts, progress, output_value=None)
         tokenizer = model.tokenizer
         spans = tokenizer(
             list(texts),
