@@ -4,8 +4,10 @@ sentence embedding does not."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from memedit.embedder import Embedder
+from memedit.errors import EmbedderError
 from memedit.relation_vectors import pooled_tokens, relation_vector, subject_spans, subject_window
 
 
@@ -66,3 +68,17 @@ def test_relation_cosine_separates_relations_of_one_subject(embedder: Embedder) 
     ]
     assert float(rel[0] @ rel[1]) > 0.7 > 0.3 > float(rel[0] @ rel[2])
     assert abs(float(vectors[0] @ vectors[2]) - float(vectors[0] @ vectors[1])) < 0.05
+
+
+def test_encode_tokens_refuses_a_model_that_adds_a_prompt_to_what_it_encodes() -> None:
+    """A sentence-transformers model with a default prompt encodes more tokens than the
+    texts hold, so token states cannot be matched to the text's offsets: a clear error,
+    never relation vectors pooled from the wrong tokens."""
+    prompted = Embedder()
+    prompted.model.prompts = {"query": "query: "}
+    prompted.model.default_prompt_name = "query"
+    with pytest.raises(EmbedderError, match="tokenises differently"):
+        prompted.encode_tokens(["The language of Zampa is"])
+    prompted.model.default_prompt_name = None
+    _, (states,), (offsets,) = prompted.encode_tokens(["The language of Zampa is"])
+    assert len(states) == len(offsets)
