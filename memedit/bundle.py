@@ -6,6 +6,8 @@ A bundle holds::
                           dimension, counts, router settings, sha256 and size of every file
     edits.jsonl           one edit per line in memedit's schema (readable, diffable)
     vectors.safetensors   optional: float32 [n_edits, dimension], row i for line i
+    relations.safetensors optional, beside the vectors (format version 2): each edit's
+                          relation vector (:mod:`memedit.relation_vectors`), row i for line i
     README.md             optional: a human-readable card (shown on the Hugging Face Hub)
 
 written as a zip (``.memedit``) or as a folder. Reading is defensive: every
@@ -43,12 +45,16 @@ from memedit.edits import Edit, edit_from_record, utc_now
 from memedit.errors import BundleError, MemeditError
 
 FORMAT_NAME = "memedit.bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this memedit reads and writes
 MANIFEST = "manifest.json"
 EDITS = "edits.jsonl"
 VECTORS = "vectors.safetensors"
+RELATIONS = "relations.safetensors"
 README = "README.md"
-MEMBERS = (MANIFEST, EDITS, VECTORS, README)
+MEMBERS = (MANIFEST, EDITS, VECTORS, RELATIONS, README)
+# The files each format version may hold. Version 2 added relations.safetensors; a bundle
+# without it is still written as version 1, which older memedits read.
+VERSION_MEMBERS = {1: (MANIFEST, EDITS, VECTORS, README), 2: MEMBERS}
 
 MAX_BUNDLE_EDITS = 5_000_000
 MAX_DIMENSION = 8192
@@ -57,6 +63,7 @@ SIZE_CAPS = {
     README: 1 << 20,
     EDITS: 4 << 30,
     VECTORS: 32 << 30,
+    RELATIONS: 32 << 30,
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -77,6 +84,7 @@ class Counts(BaseModel):
     edits: int = Field(ge=0, le=MAX_BUNDLE_EDITS)
     live: int = Field(ge=0, le=MAX_BUNDLE_EDITS)
     vectors: int = Field(ge=0, le=MAX_BUNDLE_EDITS)
+    relations: int = Field(default=0, ge=0, le=MAX_BUNDLE_EDITS)
 
 
 class Manifest(BaseModel):
@@ -99,6 +107,8 @@ class EditBundle:
     manifest: Manifest
     edits: list[Edit]
     vectors: np.ndarray | None  # None when the bundle carries none
+    relations: np.ndarray | None = None  # relation vectors; None when the bundle carries none
+    relation_recipe: str | None = None  # how they were pooled (relation_vectors.RECIPE)
 
 
 # -- writing ---------------------------------------------------------------------
@@ -128,8 +138,12 @@ def bundle_files(
     embedder: dict[str, Any],
     router: dict[str, Any] | None,
     memedit_version: str,
+    relations: np.ndarray | None = None,
+    relation_recipe: str | None = None,
 ) -> dict[str, bytes]:
-    """The bundle's files as bytes, manifest last (it checksums the others)."""
+    """The bundle's files as bytes, manifest last (it checksums the others). ``relations``
+    (with ``vectors`` only, and the ``relation_recipe`` that pooled them) makes a version 2
+    bundle; without them it is version 1."""
     files: dict[str, bytes] = {
         EDITS: "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in edits).encode(
             "utf-8"
@@ -142,9 +156,20 @@ def bundle_files(
             {"vectors": np.ascontiguousarray(vectors, dtype=np.float32)},
             metadata={"embedder": str(embedder["id"]), "ids_sha256": _ids_digest(edits)},
         )
+    if relations is not None:
+        if vectors is None or relations.shape != vectors.shape or not relation_recipe:
+            raise ValueError("relation vectors go with vectors, one per edit, and their recipe")
+        files[RELATIONS] = save_safetensors(
+            {"relations": np.ascontiguousarray(relations, dtype=np.float32)},
+            metadata={
+                "embedder": str(embedder["id"]),
+                "ids_sha256": _ids_digest(edits),
+                "recipe": relation_recipe,
+            },
+        )
     manifest: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if relations is not None else 1,
         "memedit_version": memedit_version,
         "created": utc_now(),
         "embedder": embedder,
@@ -152,6 +177,7 @@ def bundle_files(
             "edits": len(edits),
             "live": sum(e.live for e in edits),
             "vectors": 0 if vectors is None else len(edits),
+            "relations": 0 if relations is None else len(edits),
         },
         "router": router,
     }
@@ -207,7 +233,9 @@ def write_bundle(
         with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in files.items():
                 info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_STORED if name == VECTORS else zipfile.ZIP_DEFLATED
+                info.compress_type = (
+                    zipfile.ZIP_STORED if name in (VECTORS, RELATIONS) else zipfile.ZIP_DEFLATED
+                )
                 info.external_attr = (stat.S_IFREG | 0o644) << 16
                 archive.writestr(info, data)
         os.replace(tmp_name, path)
@@ -427,29 +455,38 @@ def _parse_edits(data: bytes, manifest: Manifest, where: Path) -> list[Edit]:
     return edits
 
 
-def _parse_vectors(data: bytes, edits: list[Edit], manifest: Manifest, where: Path) -> np.ndarray:
+def _parse_matrix(
+    data: bytes, name: str, edits: list[Edit], manifest: Manifest, where: Path
+) -> np.ndarray:
+    """The one tensor ``name`` of a safetensors member: float32, one finite row per edit of
+    the embedder's dimension, each of unit length (or, for a relation vector, none)."""
+    member = f"{name}.safetensors"
     try:
         tensors = load_safetensors(data)
     except (SafetensorError, ValueError, OSError) as exc:
-        raise BundleError(
-            f"{where}: vectors.safetensors is not a valid safetensors file ({exc})."
-        ) from None
-    if set(tensors) != {"vectors"}:
-        raise BundleError(f"{where}: vectors.safetensors must hold one tensor named 'vectors'.")
-    vectors = tensors["vectors"]
+        raise BundleError(f"{where}: {member} is not a valid safetensors file ({exc}).") from None
+    if set(tensors) != {name}:
+        raise BundleError(f"{where}: {member} must hold one tensor named {name!r}.")
+    matrix = tensors[name]
     expected = (len(edits), manifest.embedder.dimension)
-    if vectors.dtype != np.float32 or vectors.shape != expected:
+    if matrix.dtype != np.float32 or matrix.shape != expected:
         raise BundleError(
-            f"{where}: vectors have shape {tuple(vectors.shape)} and type {vectors.dtype}; "
+            f"{where}: {name} have shape {tuple(matrix.shape)} and type {matrix.dtype}; "
             f"expected {expected} float32 (one row per edit)."
         )
-    if len(vectors) and not np.isfinite(vectors).all():
-        raise BundleError(f"{where}: vectors contain NaN or infinite values.")
-    if len(vectors) and manifest.embedder.normalize:
-        norms = np.linalg.norm(vectors, axis=1)
-        if np.abs(norms - 1.0).max() > 1e-3:
-            raise BundleError(f"{where}: vectors are not unit length as the manifest says.")
-    return vectors
+    if len(matrix) and not np.isfinite(matrix).all():
+        raise BundleError(f"{where}: {name} contain NaN or infinite values.")
+    if len(matrix) and manifest.embedder.normalize:
+        norms = np.linalg.norm(matrix, axis=1)
+        off = np.abs(norms - 1.0) > 1e-3
+        if name == RELATIONS.removesuffix(".safetensors"):
+            off &= norms > 1e-6  # a text with nothing to pool has a zero relation vector
+        if off.any():
+            raise BundleError(f"{where}: {name} are not unit length as the manifest says.")
+    meta = _header_metadata(data)
+    if meta.get("ids_sha256") != _ids_digest(edits) or meta.get("embedder") != manifest.embedder.id:
+        raise BundleError(f"{where}: {member} does not belong to these edits or this embedder.")
+    return matrix
 
 
 def _header_metadata(data: bytes) -> dict[str, str]:
@@ -468,7 +505,8 @@ def read_bundle(path: str | Path) -> EditBundle:
                 raise BundleError(f"{path}: no manifest.json; this is not a memedit bundle.")
             manifest = _parse_manifest(reader.read(MANIFEST), path)
             listed = set(manifest.files)
-            if not listed <= set(MEMBERS) - {MANIFEST} or EDITS not in listed:
+            allowed = set(VERSION_MEMBERS[manifest.format_version]) - {MANIFEST}
+            if not listed <= allowed or EDITS not in listed:
                 raise BundleError(
                     f"{path}: manifest.json lists unexpected files: {sorted(listed)}."
                 )
@@ -496,31 +534,39 @@ def read_bundle(path: str | Path) -> EditBundle:
     except (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError) as exc:
         raise BundleError(f"{path}: the archive is truncated or corrupt ({exc}).") from None
     edits = _parse_edits(contents[EDITS], manifest, path)
-    vectors = None
-    if VECTORS in contents:
-        if manifest.counts.vectors != len(edits):
+    vectors = relations = recipe = None
+    for name, count in ((VECTORS, manifest.counts.vectors), (RELATIONS, manifest.counts.relations)):
+        if name not in contents:
+            if count:
+                raise BundleError(
+                    f"{path}: the manifest counts {name.removesuffix('.safetensors')} but the "
+                    f"bundle has no {name}."
+                )
+            continue
+        if count != len(edits):
             raise BundleError(
-                f"{path}: the manifest counts {manifest.counts.vectors} vectors for {len(edits)} edits."
+                f"{path}: the manifest counts {count} {name.removesuffix('.safetensors')} "
+                f"for {len(edits)} edits."
             )
-        vectors = _parse_vectors(contents[VECTORS], edits, manifest, path)
-        meta = _header_metadata(contents[VECTORS])
-        if (
-            meta.get("ids_sha256") != _ids_digest(edits)
-            or meta.get("embedder") != manifest.embedder.id
-        ):
-            raise BundleError(
-                f"{path}: vectors.safetensors does not belong to these edits or this embedder."
-            )
-    elif manifest.counts.vectors:
-        raise BundleError(
-            f"{path}: the manifest counts vectors but the bundle has no vectors.safetensors."
+        matrix = _parse_matrix(
+            contents[name], name.removesuffix(".safetensors"), edits, manifest, path
         )
-    return EditBundle(manifest=manifest, edits=edits, vectors=vectors)
+        if name == VECTORS:
+            vectors = matrix
+        else:
+            relations, recipe = matrix, _header_metadata(contents[name]).get("recipe")
+            if vectors is None or not isinstance(recipe, str) or not recipe:
+                raise BundleError(
+                    f"{path}: {RELATIONS} needs {VECTORS} beside it and the recipe that "
+                    "pooled it in its metadata."
+                )
+    return EditBundle(manifest, edits, vectors, relations, recipe)
 
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "RELATIONS",
     "EditBundle",
     "Manifest",
     "bundle_files",

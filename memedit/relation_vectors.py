@@ -27,6 +27,11 @@ from memedit.words import ENGLISH_STOPWORDS, WORD, content_words, fold, same_wor
 if TYPE_CHECKING:
     from memedit.embedder import Embedder
 
+# Names how relation vectors are pooled. Bundles carry it beside the vectors they export, and
+# a store reuses a bundle's relation vectors only when it is this one: change it with any
+# change to what the vectors hold (the words pooled, the window, the layer).
+RECIPE = "memedit.relation_vectors/1"
+
 FUNCTION_WORDS = ENGLISH_STOPWORDS | frozenset(
     [
         "are",

@@ -31,6 +31,7 @@ from memedit.errors import (
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
+from memedit.relation_vectors import RECIPE as RELATION_RECIPE
 from memedit.relation_vectors import embed_with_relations, relation_vector
 from memedit.router import (
     RouteResult,
@@ -561,11 +562,12 @@ class EditStore:
         overwrite: bool = False,
     ) -> Path:
         """Write every edit (live and history) to a portable bundle; see :mod:`memedit.bundle`."""
-        edits, matrix = self._backend.dump()
+        dump = self._backend.dump()
         config = self.config
+        relations = dump.relations if vectors else None
         files = bundle_files(
-            edits,
-            matrix if vectors else None,
+            dump.edits,
+            dump.vectors if vectors else None,
             embedder={
                 "id": config["embedder"],
                 "dimension": int(config["dimension"]),
@@ -573,6 +575,8 @@ class EditStore:
             },
             router=config.get("router"),
             memedit_version=_version(),
+            relations=relations,
+            relation_recipe=None if relations is None else RELATION_RECIPE,
         )
         return write_bundle(path, files, as_dir=as_dir, overwrite=overwrite)
 
@@ -590,7 +594,7 @@ class EditStore:
         An edit whose id is stored with other content is a conflict: ``skip``
         keeps the stored one, ``replace`` takes the bundle's, ``fail`` aborts.
         Vectors are reused when the bundle's embedder is this store's, else
-        re-embedded. A store with no edits yet adopts the bundle's router
+        re-embedded; so are relation vectors, when pooled as this memedit pools them. A store with no edits yet adopts the bundle's router
         settings when both use the same embedder.
         """
         if on_conflict not in ON_CONFLICT:
@@ -610,7 +614,10 @@ class EditStore:
         vectors: dict[str, np.ndarray] = {}
         relations: dict[str, np.ndarray] | None = None  # None: not wanted
         related = uses_relation_vectors(self.embedder.id)
-        if not dry_run and planned and not (reuse and not related):
+        pooled_alike = bundle.relation_recipe == RELATION_RECIPE  # as this memedit pools them
+        if related and reuse and bundle.relations is not None and pooled_alike:
+            relations = dict(zip((e.id for e in bundle.edits), bundle.relations, strict=True))
+        if not dry_run and planned and not (reuse and (not related or relations is not None)):
             shown = self._show_progress(progress, len(planned))
             matrix, found = self._encode_edits(planned, progress=shown)
             if not reuse:  # a bundle's own vectors are kept as they are

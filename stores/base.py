@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,14 @@ class SearchHit:
     def route_text(self) -> str:
         """The question part whose vector matched."""
         return self.edit.route_text if self.key is None else self.key
+
+
+class StoreDump(NamedTuple):
+    """Every edit of a store from one snapshot, with the vectors export writes."""
+
+    edits: list[Edit]  # oldest first
+    vectors: np.ndarray  # row i for edit i
+    relations: np.ndarray | None  # relation vectors, row i for edit i; None unless all have one
 
 
 class StoreTransaction(ABC):
@@ -107,8 +115,9 @@ class StoreBackend(ABC):
         """How many edits are stored (or live)."""
 
     @abstractmethod
-    def dump(self) -> tuple[list[Edit], np.ndarray]:
-        """Every edit, oldest first, with its vector (row i for edit i), from one consistent snapshot."""
+    def dump(self) -> StoreDump:
+        """Every edit, oldest first, with its vector and relation vector (row i for edit i),
+        from one consistent snapshot."""
 
     @abstractmethod
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:

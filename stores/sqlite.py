@@ -32,7 +32,7 @@ from sqlite_utils.migrations import Migrations
 
 from memedit.edits import Edit, Status, conflict_key
 from memedit.errors import NotAStoreError, StoreError, StoreLockedError
-from memedit.stores.base import SearchHit, StoreBackend, StoreTransaction
+from memedit.stores.base import SearchHit, StoreBackend, StoreDump, StoreTransaction
 from memedit.stores.faiss_index import VectorIndex, choose_kind
 
 DB_NAME = "memedit.db"
@@ -458,22 +458,28 @@ class SQLiteStore(StoreBackend):
         where = " WHERE status = 'live'" if live_only else ""
         return int(self._db().conn.execute(f"SELECT count(*) FROM edits{where}").fetchone()[0])
 
-    def dump(self) -> tuple[list[Edit], np.ndarray]:
+    def dump(self) -> StoreDump:
         conn = self._db().conn
         conn.execute("BEGIN")  # one snapshot: edits and vectors agree even while others write
         try:
             dimension = int(self.config()["dimension"])
             rows = conn.execute(
-                f"SELECT {', '.join('e.' + c for c in ('seq', *_EDIT_COLUMNS))}, v.vector "
-                "FROM edits e JOIN embeddings v ON v.seq = e.seq ORDER BY e.created, e.id"
+                f"SELECT {', '.join('e.' + c for c in ('seq', *_EDIT_COLUMNS))}, v.vector, "
+                "v.relation FROM edits e JOIN embeddings v ON v.seq = e.seq "
+                "ORDER BY e.created, e.id"
             ).fetchall()
         finally:
             conn.rollback()
-        edits = [_row_to_edit(row[:-1]) for row in rows]
-        vectors = np.frombuffer(b"".join(row[-1] for row in rows), dtype=np.float32).reshape(
-            len(rows), dimension
-        )
-        return edits, vectors.copy()
+        edits = [_row_to_edit(row[:-2]) for row in rows]
+
+        def matrix(blobs: list[bytes]) -> np.ndarray:
+            joined = np.frombuffer(b"".join(blobs), dtype=np.float32)
+            return joined.reshape(len(blobs), dimension).copy()
+
+        vectors = matrix([row[-2] for row in rows])
+        relations = [row[-1] for row in rows]
+        whole = bool(rows) and all(r is not None for r in relations)
+        return StoreDump(edits, vectors, matrix(relations) if whole else None)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[SearchHit]]:
         with self._index_lock:

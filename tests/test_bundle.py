@@ -31,7 +31,15 @@ from safetensors.numpy import save as save_safetensors
 
 import memedit.bundle as bundle_module
 from memedit import EditStore
-from memedit.bundle import EDITS, FORMAT_VERSION, MANIFEST, README, VECTORS, read_bundle
+from memedit.bundle import (
+    EDITS,
+    FORMAT_VERSION,
+    MANIFEST,
+    README,
+    RELATIONS,
+    VECTORS,
+    read_bundle,
+)
 from memedit.cli import cli
 from memedit.embedder import Embedder
 from memedit.errors import BundleError, ImportConflictError, MemeditError
@@ -71,19 +79,23 @@ def write_records(folder: Path, records: Iterable[dict[str, Any] | str]) -> None
     (folder / EDITS).write_text("".join(line + "\n" for line in lines), "utf-8")
 
 
-def vectors_metadata(folder: Path) -> dict[str, str]:
-    with safe_open(str(folder / VECTORS), framework="numpy") as handle:
+def vectors_metadata(folder: Path, member: str = VECTORS) -> dict[str, str]:
+    with safe_open(str(folder / member), framework="numpy") as handle:
         return dict(handle.metadata() or {})
 
 
-def write_vectors(folder: Path, array: np.ndarray, metadata: dict[str, str] | None = None) -> None:
-    """Replace the bundle's vectors, keeping (or replacing) its safetensors metadata."""
-    meta = vectors_metadata(folder) if metadata is None else metadata
-    (folder / VECTORS).write_bytes(save_safetensors({"vectors": array}, metadata=meta))
+def write_vectors(
+    folder: Path, array: np.ndarray, metadata: dict[str, str] | None = None, member: str = VECTORS
+) -> None:
+    """Replace the bundle's vectors (or relation vectors), keeping (or replacing) their
+    safetensors metadata."""
+    meta = vectors_metadata(folder, member) if metadata is None else metadata
+    name = member.removesuffix(".safetensors")
+    (folder / member).write_bytes(save_safetensors({name: array}, metadata=meta))
 
 
-def bundle_vectors(folder: Path) -> np.ndarray:
-    return load_safetensors((folder / VECTORS).read_bytes())["vectors"]
+def bundle_vectors(folder: Path, member: str = VECTORS) -> np.ndarray:
+    return load_safetensors((folder / member).read_bytes())[member.removesuffix(".safetensors")]
 
 
 def reseal(
@@ -101,11 +113,12 @@ def reseal(
     data = json.loads((folder / MANIFEST).read_text("utf-8"))
     if manifest is not None:
         manifest(data)
-    if fix_ids and (folder / VECTORS).exists():
-        ids = [r["id"] for r in read_records(folder)]
-        meta = vectors_metadata(folder)
-        meta["ids_sha256"] = sha256("\n".join(ids).encode())
-        write_vectors(folder, bundle_vectors(folder), meta)
+    for member in (VECTORS, RELATIONS):
+        if fix_ids and (folder / member).exists():
+            ids = [r["id"] for r in read_records(folder)]
+            meta = vectors_metadata(folder, member)
+            meta["ids_sha256"] = sha256("\n".join(ids).encode())
+            write_vectors(folder, bundle_vectors(folder, member), meta, member)
     for name in list(data["files"]):
         if (folder / name).exists():
             blob = (folder / name).read_bytes()
@@ -113,13 +126,15 @@ def reseal(
     (folder / MANIFEST).write_text(json.dumps(data, indent=2) + "\n", "utf-8")
 
 
-def drop_vectors(folder: Path) -> None:
-    """Turn a folder bundle into one without vectors (a valid one)."""
-    (folder / VECTORS).unlink()
+def drop_vectors(folder: Path, members: tuple[str, ...] = (VECTORS, RELATIONS)) -> None:
+    """Turn a folder bundle into one without vectors, or without relation vectors (a valid
+    one; relation vectors go only with vectors)."""
 
     def edit(m: dict[str, Any]) -> None:
-        del m["files"][VECTORS]
-        m["counts"]["vectors"] = 0
+        for member in members:
+            (folder / member).unlink()
+            del m["files"][member]
+            m["counts"][member.removesuffix(".safetensors")] = 0
 
     reseal(folder, manifest=edit)
 
@@ -266,7 +281,9 @@ def test_round_trip_keeps_every_edit_and_routes_the_same(
     if kind == "zip":
         assert zipfile.is_zipfile(path)
         with zipfile.ZipFile(path) as archive:
-            assert sorted(archive.namelist()) == sorted([MANIFEST, EDITS, VECTORS, README])
+            assert sorted(archive.namelist()) == sorted(
+                [MANIFEST, EDITS, VECTORS, RELATIONS, README]
+            )
 
     report = fresh.import_bundle(path)
 
@@ -290,10 +307,11 @@ def test_round_trip_keeps_every_edit_and_routes_the_same(
     assert after.edits[0].score == pytest.approx(before.edits[0].score, abs=1e-5)
     assert ids["rome"] not in {e.id for e in after.edits}  # history is not routed
 
-    src_edits, src_vectors = store.backend.dump()
-    new_edits, new_vectors = fresh.backend.dump()
-    assert [e.id for e in new_edits] == [e.id for e in src_edits]
-    np.testing.assert_array_equal(new_vectors, src_vectors)
+    src, new = store.backend.dump(), fresh.backend.dump()
+    assert [e.id for e in new.edits] == [e.id for e in src.edits]
+    np.testing.assert_array_equal(new.vectors, src.vectors)
+    assert src.relations is not None and new.relations is not None
+    np.testing.assert_array_equal(new.relations, src.relations)
 
     again = fresh.import_bundle(path)
     assert again.unchanged == report.added
@@ -308,8 +326,8 @@ def test_bundle_files_are_plain_and_consistent(
     folder = store.export(tmp_path / "b", as_dir=True)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["format"] == "memedit.bundle"
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["counts"] == {"edits": 3, "live": 2, "vectors": 3}
+    assert manifest["format_version"] == FORMAT_VERSION == 2  # it carries relation vectors
+    assert manifest["counts"] == {"edits": 3, "live": 2, "vectors": 3, "relations": 3}
     assert manifest["embedder"]["dimension"] == DIMENSION
     assert manifest["router"] == store.config["router"]
     for name, entry in manifest["files"].items():
@@ -327,6 +345,14 @@ def test_bundle_files_are_plain_and_consistent(
     assert [e.id for e in loaded.edits] == [r["id"] for r in read_records(folder)]
     assert loaded.vectors is not None
     np.testing.assert_array_equal(loaded.vectors, vectors)
+    relations = bundle_vectors(folder, RELATIONS)
+    assert relations.dtype == np.float32 and relations.shape == (3, DIMENSION)
+    assert vectors_metadata(folder, RELATIONS) == {
+        **vectors_metadata(folder),
+        "recipe": "memedit.relation_vectors/1",
+    }
+    assert loaded.relations is not None and loaded.relation_recipe == "memedit.relation_vectors/1"
+    np.testing.assert_array_equal(loaded.relations, relations)
     # no staging folder or temp file was left behind
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".memedit-export-")]
 
@@ -337,8 +363,10 @@ def test_bundle_without_vectors_is_reembedded(
     store, ids = source
     path = store.export(tmp_path / "slim.memedit", vectors=False)
     with zipfile.ZipFile(path) as archive:
-        assert VECTORS not in archive.namelist()
-        assert json.loads(archive.read(MANIFEST))["counts"]["vectors"] == 0
+        assert VECTORS not in archive.namelist() and RELATIONS not in archive.namelist()
+        manifest = json.loads(archive.read(MANIFEST))
+        assert manifest["counts"]["vectors"] == manifest["counts"]["relations"] == 0
+        assert manifest["format_version"] == 1  # what a memedit before relation vectors reads
     assert read_bundle(path).vectors is None
 
     report = fresh.import_bundle(path)
@@ -368,6 +396,13 @@ def test_vectors_are_reused_only_when_the_embedder_matches(
     other = tmp_path / "other-embedder"
     shutil.copytree(folder, other)
     write_vectors(other, noise, {**vectors_metadata(other), "embedder": "someone/other-model"})
+    relations = vectors_metadata(other, RELATIONS)
+    write_vectors(
+        other,
+        bundle_vectors(other, RELATIONS),
+        {**relations, "embedder": "someone/other-model"},
+        RELATIONS,
+    )
 
     def rename(m: dict[str, Any]) -> None:
         m["embedder"]["id"] = "someone/other-model"
@@ -377,6 +412,73 @@ def test_vectors_are_reused_only_when_the_embedder_matches(
         report = store.import_bundle(other)
         assert report.reembedded == len(report.added) == 3
         np.testing.assert_allclose(store.backend.dump()[1], originals, atol=1e-4)
+
+
+def _no_encoding(store: EditStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the import encoded edits")
+
+    for name in ("encode", "encode_tokens"):
+        monkeypatch.setattr(store.embedder, name, refuse)
+
+
+def test_relation_vectors_are_reused_without_an_encoder_pass(
+    folder: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle from a store with the same embedder carries everything routing needs:
+    importing it runs the encoder on nothing, and stores the bundle's relation vectors as
+    they are (random ones here, so that recomputed ones would show)."""
+    relations = bundle_vectors(folder, RELATIONS)
+    noise = np.random.default_rng(1).standard_normal(relations.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    write_vectors(folder, noise, member=RELATIONS)
+    reseal(folder)
+    with EditStore(tmp_path / "same", embedder=Embedder()) as same:
+        _no_encoding(same, monkeypatch)
+        report = same.import_bundle(folder)
+        monkeypatch.undo()
+        assert len(report.added) == 3 and report.reembedded == 0
+        stored = same.backend.dump()
+        assert stored.relations is not None
+        np.testing.assert_array_equal(stored.relations, noise)
+
+
+def test_relation_vectors_pooled_another_way_are_computed_again(
+    folder: Path, tmp_path: Path, embedder: Embedder
+) -> None:
+    """Relation vectors from another recipe (an older or newer memedit pooling other words)
+    are not this router's: the import pools its own, as if the bundle had none."""
+    relations = bundle_vectors(folder, RELATIONS)
+    noise = np.random.default_rng(2).standard_normal(relations.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    meta = {**vectors_metadata(folder, RELATIONS), "recipe": "memedit.relation_vectors/0"}
+    write_vectors(folder, noise, meta, RELATIONS)
+    reseal(folder)
+    older = tmp_path / "version-1"
+    shutil.copytree(folder, older)
+    drop_vectors(older, (RELATIONS,))
+    assert json.loads((older / MANIFEST).read_text())["counts"]["relations"] == 0
+    for bundle in (folder, older):
+        with EditStore(tmp_path / f"from-{bundle.name}") as fresh:
+            report = fresh.import_bundle(bundle)
+            assert report.reembedded == 0  # the vectors themselves are the bundle's
+            stored = fresh.backend.dump()
+            assert stored.relations is not None
+            np.testing.assert_allclose(stored.relations, relations, atol=1e-4)
+
+
+def test_relation_vectors_need_a_format_2_bundle_and_vectors(folder: Path) -> None:
+    """An older memedit reads version 1 and refuses anything else: relation vectors make a
+    bundle version 2, and a version 1 manifest may not list them."""
+    as_version_1 = json.loads((folder / MANIFEST).read_text())
+    as_version_1["format_version"] = 1
+    (folder / MANIFEST).write_text(json.dumps(as_version_1))
+    with pytest.raises(BundleError, match="unexpected files"):
+        read_bundle(folder)
+    reseal(folder, manifest=set_key("format_version", value=2))
+    drop_vectors(folder, (VECTORS,))
+    with pytest.raises(BundleError, match=r"needs vectors\.safetensors beside it"):
+        read_bundle(folder)
 
 
 def test_dry_run_writes_nothing_but_reports(
@@ -718,11 +820,17 @@ def folder_with_link(folder: Path, tmp: Path) -> Path:
     return folder
 
 
-def with_vectors(make: Callable[[np.ndarray], np.ndarray]) -> Builder:
-    """Vectors changed by ``make``, the bundle re-sealed so only the vector check can fail."""
+def with_vectors(
+    make: Callable[[np.ndarray], np.ndarray],
+    member: str = VECTORS,
+    metadata: dict[str, str] | None = None,
+) -> Builder:
+    """Vectors (or relation vectors) changed by ``make``, and their metadata by ``metadata``,
+    the bundle re-sealed so only the vector check can fail."""
 
     def build(folder: Path, tmp: Path) -> Path:
-        write_vectors(folder, make(bundle_vectors(folder)))
+        meta = {**vectors_metadata(folder, member), **(metadata or {})}
+        write_vectors(folder, make(bundle_vectors(folder, member)), meta, member)
         reseal(folder)
         return zip_from_folder(folder, tmp / "vectors.memedit")
 
@@ -862,6 +970,28 @@ BAD_BUNDLES: list[tuple[str, Builder, tuple[str, ...]]] = [
         ("2 vectors for 3 edits",),
     ),
     ("vectors-counted-but-absent", vectors_counted_but_absent, ("no vectors.safetensors",)),
+    (
+        "relations-wrong-rows",
+        with_vectors(lambda v: v[:2].copy(), RELATIONS),
+        ("relations have shape (2, 384)",),
+    ),
+    ("relations-nan", with_vectors(with_nan, RELATIONS), ("relations contain NaN",)),
+    ("relations-not-unit", with_vectors(lambda v: v * 2, RELATIONS), ("unit length",)),
+    (
+        "relations-for-other-embedder",
+        with_vectors(lambda v: v, RELATIONS, {"embedder": "someone/other-model"}),
+        ("relations.safetensors does not belong",),
+    ),
+    (
+        "relations-without-recipe",
+        with_vectors(lambda v: v, RELATIONS, {"recipe": ""}),
+        ("the recipe that pooled it",),
+    ),
+    (
+        "relations-count-mismatch",
+        manifest_with(set_key("counts", "relations", value=1)),
+        ("1 relations for 3 edits",),
+    ),
     # edits.jsonl
     ("fewer-lines-than-counted", with_records(lambda r: r[:2]), ("has 2 edits", "says 3")),
     ("more-counted-than-lines", manifest_with(set_key("counts", "edits", value=4)), ("says 4",)),

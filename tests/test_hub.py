@@ -48,7 +48,13 @@ def test_push_then_pull_round_trip(filled: EditStore, tmp_path: Path) -> None:
     hub = LocalHub(tmp_path / "hub")
     assert push(filled, "me/facts", client=hub) == "local://me/facts"
     published = sorted(p.name for p in (tmp_path / "hub" / "me" / "facts").iterdir())
-    assert published == ["README.md", "edits.jsonl", "manifest.json", "vectors.safetensors"]
+    assert published == [
+        "README.md",
+        "edits.jsonl",
+        "manifest.json",
+        "relations.safetensors",
+        "vectors.safetensors",
+    ]
     with EditStore(tmp_path / "other") as other:
         preview = pull(other, "me/facts", dry_run=True, client=hub)
         assert len(preview.added) == 3 and len(other) == 0
