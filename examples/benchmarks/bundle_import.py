@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchlib import REPO_ROOT, environment, log, render_table, write_results
+from benchlib import REPO_ROOT, environment, log, parse_sizes, render_table, write_results
 
 from memedit import EditStore
 from memedit.bundle import bundle_files, write_bundle
@@ -40,13 +40,6 @@ from memedit.formats import load_records, read_edit_file
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "counterfact" / "train.json"
 DEFAULT_OUT = REPO_ROOT / "examples" / "benchmarks" / "results" / "bundle_import.json"
 KINDS = ("vectors and relation vectors", "vectors only (version 1)", "no vectors")
-
-
-def parse_sizes(text: str) -> list[int]:
-    sizes = [int(part) for part in text.split(",") if part.strip()]
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be positive integers; got {text!r}")
-    return sizes
 
 
 def version_1(store: EditStore, path: Path) -> Path:

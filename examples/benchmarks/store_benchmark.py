@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchlib import REPO_ROOT, environment, log, pct, render_table, write_results
+from benchlib import REPO_ROOT, environment, log, parse_sizes, pct, render_table, write_results
 
 from memedit import EditStore
 from memedit.edits import Edit, EditDraft, build_edit
@@ -109,18 +109,6 @@ APPROX_CHECK = 200  # synthetic edits embedded for real to report how good the a
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}"
-        ) from None
-    if not sizes or sizes[0] < 1:
-        raise argparse.ArgumentTypeError("sizes must be positive integers")
-    return sizes
 
 
 def peak_rss_bytes() -> int:
