@@ -10,7 +10,9 @@ edit's question part. The classifier then decides, per candidate:
     each candidate above a similarity gate from what routing already has: the
     query and edit vectors (elementwise product and difference), the
     similarity, the evidence that the query names the edit's subject, and
-    whether it is the nearest candidate. When a candidate's score is unsure, the
+    whether it is the nearest candidate; a head trained with ``--relation-feature``
+    also reads the relation cosine (the query's relation vector against the edit's,
+    :mod:`memedit.relation_vectors`). When a candidate's score is unsure, the
     second look re-reads the query together with that edit: the pair "query [SEP]
     edit question" goes through the first layers of the same encoder
     (``pair_layers`` in the head's JSON: the first of MiniLM's 6, mean-pooled; a
@@ -76,6 +78,9 @@ BASES = ("similarity", "gated", "fast", "second look", "unread")
 EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
 SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first
+# A head may also read the relation cosine (the query's relation vector against the edit's),
+# in the column just before the scalars: it then lists this name before SCALAR_NAMES.
+RELATION_FEATURE = "relation_similarity"
 HEAD_DIR = Path(__file__).resolve().parent / "data"
 HEAD_NAME = "router_head"
 HEAD_ENV = "MEMEDIT_ROUTER_HEAD"  # a folder holding another head to route with
@@ -492,6 +497,17 @@ class RouterHead:
     cross: CrossTier | None = None
     pair_layers: int | None = None  # layers the second look reads pairs through; None: all
     relation: RelationEvidence | None = None  # how relation cosines move scores; None: unread
+    relation_feature: bool = False  # the relation cosine is a feature, before the scalars
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns after the vectors: saved as ``scalars``, checked on load."""
+        return ((RELATION_FEATURE,) if self.relation_feature else ()) + SCALAR_NAMES
+
+    @property
+    def reads_relations(self) -> bool:
+        """Whether routing with this head needs relation cosines (as a feature or evidence)."""
+        return self.relation_feature or self.relation is not None
 
     def __post_init__(self) -> None:
         if self.cross is not None and self.pair_layers is not None:
@@ -545,7 +561,7 @@ class RouterHead:
             "top_m": self.top_m,
             "threshold": self.threshold,
             "pair_template": self.pair_template,
-            "scalars": list(SCALAR_NAMES),
+            "scalars": list(self.feature_names),
             "info": self.info,
         }
         if self.cross is not None:
@@ -562,11 +578,12 @@ class RouterHead:
 
         tensors = load_file(str(directory / f"{name}.safetensors"))
         meta = json.loads((directory / f"{name}.json").read_text())
-        if tuple(meta.get("scalars", ())) != SCALAR_NAMES:
+        names = tuple(meta.get("scalars", ()))
+        if names not in (SCALAR_NAMES, (RELATION_FEATURE, *SCALAR_NAMES)):
             raise StoreError(
                 f"The router head in {directory} was trained on features {meta.get('scalars')}, "
-                f"but this memedit computes {list(SCALAR_NAMES)}; retrain it with "
-                "examples/train_router.py."
+                f"but this memedit computes {list(SCALAR_NAMES)} (and, before them, "
+                f"{RELATION_FEATURE!r}); retrain it with examples/train_router.py."
             )
 
         def mlp(tier: str) -> Mlp:
@@ -608,6 +625,7 @@ class RouterHead:
                 if meta.get("relation_evidence")
                 else None
             ),
+            relation_feature=names[0] == RELATION_FEATURE,
         )
 
     @property
@@ -635,7 +653,7 @@ def uses_relation_vectors(embedder_id: str) -> bool:
     """Whether stores with this embedder keep relation vectors and route with them: the
     learnt router's head reads them and was trained for it."""
     head = shipped_head()
-    return head is not None and head.relation is not None and head.embedder == embedder_id
+    return head is not None and head.reads_relations and head.embedder == embedder_id
 
 
 @cache
@@ -696,9 +714,11 @@ def pair_features(
     candidates: Sequence[Candidates],
     gate: float,
     top_m: int,
+    relation: bool = False,
 ) -> tuple[list[tuple[int, int]], list[str], np.ndarray]:
     """Which (query, candidate) pairs get scored, their pair texts, and their other features:
-    query * edit and |query - edit| (elementwise), then the scalars (``SCALAR_NAMES``)."""
+    query * edit and |query - edit| (elementwise), with ``relation`` the candidate's relation
+    cosine (0 where it is not known), then the scalars (``SCALAR_NAMES``)."""
     index: list[tuple[int, int]] = []
     texts: list[str] = []
     rows: list[np.ndarray] = []
@@ -709,8 +729,9 @@ def pair_features(
             q, e = query_vectors[qi], hit.vector
             index.append((qi, ci))
             texts.append(pair_text(head_template, query, hit.route_text))
-            rows.append(np.concatenate([q * e, np.abs(q - e), scalars]))
-    width = 2 * query_vectors.shape[1] + SCALARS
+            cosine = [hit.relation_similarity or 0.0] if relation else []
+            rows.append(np.concatenate([q * e, np.abs(q - e), cosine, scalars]))
+    width = 2 * query_vectors.shape[1] + int(relation) + SCALARS
     return index, texts, np.asarray(rows, dtype=np.float32).reshape(-1, width)
 
 
@@ -731,7 +752,7 @@ class LearntScopeClassifier(ScopeClassifier):
         if head is None:
             raise StoreError("This memedit has no trained router head; use the 'threshold' router.")
         self.head = head
-        self.reads_relations = head.relation is not None
+        self.reads_relations = head.reads_relations
         self.threshold_given = threshold is not None  # else the head's, which may change
         if threshold is None:
             threshold = head.threshold if self.second_look else head.fast_threshold
@@ -902,6 +923,7 @@ class LearntScopeClassifier(ScopeClassifier):
             candidates,
             self.head.gate,
             self.head.top_m,
+            self.head.relation_feature,
         )
         similarity = others[:, -SCALARS]
         fast = exact_or(similarity, self.head.fast.probabilities(others))

@@ -186,6 +186,12 @@ def triple_queries_kept(
     )
 
 
+def triple_relation_kept(relation: str | None, share: float) -> bool:
+    """Whether ``train_router(triples_relation_share=share)`` trains on a triples relation
+    (a stable ``share`` of them, by a hash of the Wikidata property id)."""
+    return _bucket(relation, "relations:") < share
+
+
 def training_cases(data_root: Path) -> list[EditCase]:
     cases: list[EditCase] = []
     for relative, fmt in TRAIN_SOURCES:
@@ -603,7 +609,7 @@ def pair_weights(data: PairData, kind_weights: Mapping[str, float]) -> np.ndarra
 
 def fast_scores(head: RouterHead, data: PairData) -> np.ndarray:
     """The fast tier's scores (no second look), from precomputed pair features."""
-    dimension = (data.features.shape[1] - SCALARS) // 3
+    dimension = (data.features.shape[1] - len(head.feature_names)) // 3
     similarity = data.features[:, -SCALARS]
     return exact_or(similarity, head.fast.probabilities(data.features[:, dimension:]))
 
@@ -997,17 +1003,45 @@ def read_pairs_through(
 
 
 def unseen_relation_cases(
-    data_root: Path, benchmark_subjects: Iterable[str], seed: int = 0
+    data_root: Path,
+    benchmark_subjects: Iterable[str],
+    seed: int = 0,
+    trained_relations: Iterable[str] = (),
 ) -> list[EditCase]:
-    """Edits on relations no shipped head trained on: those made from the Wikidata triples
+    """Edits on relations the head did not train on: those made from the Wikidata triples
     (:mod:`memedit.triple_cases`) whose subjects are neither a benchmark training edit's nor
-    held aside for validation (``routing_validation.py`` reports on the held-aside ones)."""
+    held aside for validation (``routing_validation.py`` reports on the held-aside ones),
+    less those on ``trained_relations`` (the triples' relations a head trained on)."""
     found = triple_cases(
         data_root / TRIPLE_SOURCE,
         exclude=benchmark_subjects,
         seed=seed,
     )
-    return [c for c in found if not calibration_subject(c.draft.subject)]
+    skip = set(trained_relations)
+    return [
+        c
+        for c in found
+        if not calibration_subject(c.draft.subject) and c.draft.relation not in skip
+    ]
+
+
+def _relations_digest(relations: Sequence[str]) -> str:
+    """Names a group of cases made from some relations of the triples, in --cache."""
+    return hashlib.sha256(",".join(sorted(relations)).encode()).hexdigest()[:8]
+
+
+def with_relation_column(data: PairData, cosines: np.ndarray) -> PairData:
+    """The pairs with each one's relation cosine as a feature, in the column just before the
+    scalars (where :func:`memedit.router.pair_features` puts it for a head that reads it)."""
+    features = data.features
+    column = np.asarray(cosines, dtype=np.float32)[:, None]
+    joined = np.concatenate([features[:, :-SCALARS], column, features[:, -SCALARS:]], axis=1)
+    return replace(data, features=joined)
+
+
+def relation_column(data: PairData) -> np.ndarray:
+    """The relation cosines :func:`with_relation_column` put in."""
+    return data.features[:, -SCALARS - 1].astype(np.float64)
 
 
 def relation_cosines(
@@ -1206,6 +1240,8 @@ def train_router(
     cloze_share: float = CLOZE_SHARE,
     kind_weights: Mapping[str, float] | None = None,
     evidence_only: bool = False,
+    relation_feature: bool = False,
+    triples_relation_share: float = 1.0,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
@@ -1216,15 +1252,21 @@ def train_router(
     (:func:`cloze_queries`), the share trained on (by a stable hash of their text; 0: none
     are made). ``kind_weights``: a weight in the fit for the pairs of these kinds of query
     (:data:`TRAINING_KINDS`; others 1), as if they were repeated that many times; None:
-    :data:`KIND_WEIGHTS`, the shipped recipe's (``{}`` weighs every kind 1). Last, the
-    relation evidence is chosen (:func:`choose_relation_evidence`). ``evidence_only``: fit
-    nothing; choose the relation evidence of the head already in ``output`` (made from the
-    same pairs: pass its ``cache``) and save it there."""
+    :data:`KIND_WEIGHTS`, the shipped recipe's (``{}`` weighs every kind 1).
+    ``relation_feature``: the head reads each pair's relation cosine as a feature
+    (:data:`memedit.router.RELATION_FEATURE`). ``triples_relation_share``: with
+    ``with_triples``, only the triples of this share of their relations (by a stable hash,
+    :func:`triple_relation_kept`) are trained on. Last, the relation evidence is chosen
+    (:func:`choose_relation_evidence`) on the triples' edits of relations left out of
+    training, if any are. ``evidence_only``: fit nothing; choose the relation evidence of
+    the head already in ``output`` (made from the same pairs: pass its ``cache``) and save
+    it there."""
     if evidence_only and not (output / f"{HEAD_NAME}.json").is_file():
         raise MemeditError(f"No router head in {output} to choose relation evidence for.")
     existing = RouterHead.load(output) if evidence_only else None
     if existing is not None:
         pair_layers = existing.pair_layers  # its readings are what the evidence moves
+        relation_feature = existing.relation_feature
     kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
     unknown = sorted(set(kind_weights) - set(TRAINING_KINDS))
     if unknown:
@@ -1236,6 +1278,8 @@ def train_router(
         raise ValueError(f"kind weights must be above 0; got {kind_weights}")
     if not 0.0 < triples_share <= 1.0:
         raise ValueError(f"triples_share must be in (0, 1]; got {triples_share}")
+    if not 0.0 < triples_relation_share <= 1.0:
+        raise ValueError(f"triples_relation_share must be in (0, 1]; got {triples_relation_share}")
     if not 0.0 <= cloze_share <= 1.0:
         raise ValueError(f"cloze_share must be in [0, 1]; got {cloze_share}")
     if pair_layers is not None and cross_encoder:
@@ -1248,12 +1292,23 @@ def train_router(
         if with_triples
         else []
     )
+    if triples and triples_relation_share < 1.0:
+        triples = [
+            c for c in triples if triple_relation_kept(c.draft.relation, triples_relation_share)
+        ]
+    trained_relations = sorted({c.draft.relation or "" for c in triples})
     if triples:
-        log(f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/")
+        log(
+            f"{len(triples):,} more from the Wikidata triples in {TRIPLE_SOURCE}/, on "
+            f"{len(trained_relations)} relations"
+        )
     prefixes = prefix_sentences(data_root)  # cached pairs are checked against the queries
     depth = embedder.layers if pair_layers is None else pair_layers  # all: encode()'s reading
     parts, stores = [], []
-    for name, group in (("benchmarks", cases), ("triples", triples)):
+    triples_name = "triples"  # its --cache name: the group of every relation, or of some
+    if triples_relation_share < 1.0:
+        triples_name += "-" + _relations_digest(trained_relations)
+    for name, group in (("benchmarks", cases), (triples_name, triples)):
         if not group:
             continue
         store = LiveEdits.of(group)
@@ -1262,10 +1317,15 @@ def train_router(
         if cloze_share > 0.0:
             queries += cloze_queries(group, seed)
         part = read_group(name, group, store, queries, embedder, depth, cache, log)
+        if relation_feature:
+            relations = None if cache is None else cache / f"{name}.relations.npz"
+            part = with_relation_column(
+                part, relation_cosines(part, store, embedder, relations, log)
+            )
         if 0.0 < cloze_share < 1.0:
             part = subset(part, cloze_queries_kept(part.queries, cloze_share))
             log(f"{name}: {cloze_share:.0%} of the cloze negatives, {len(part.labels):,} pairs")
-        if name == "triples":  # fitted on, but the threshold is chosen on the benchmarks' kinds
+        if group is triples:  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
             if triples_share < 1.0:
                 part = subset(part, triple_queries_kept(part.queries, group, triples_share))
@@ -1297,11 +1357,12 @@ def train_router(
             cache,
             log,
             cross,
+            trained_relations,
         )
 
     if existing is not None:
         return finish(existing)
-    dimension = (data.features.shape[1] - SCALARS) // 3
+    dimension = embedder.dimension
     fit_weights = pair_weights(fitting, kind_weights)
     started = time.perf_counter()
     fast, fast_losses = fit_mlp(
@@ -1326,7 +1387,18 @@ def train_router(
         f"fitted both tiers in {time.perf_counter() - started:.0f}s; loss fast {fast_losses[-1]:.4f}, "
         f"full {full_losses[-1]:.4f}"
     )
-    head = RouterHead(embedder.id, fast, full, BAND, GATE, TOP_M, 0.5, PAIR_TEMPLATE, {})
+    head = RouterHead(
+        embedder.id,
+        fast,
+        full,
+        BAND,
+        GATE,
+        TOP_M,
+        0.5,
+        PAIR_TEMPLATE,
+        {},
+        relation_feature=relation_feature,
+    )
     cross_info: dict[str, Any] = {}
     calibration_cross = None
     if cross_encoder:
@@ -1392,7 +1464,10 @@ def train_router(
     info = {
         "trained_on": [r for r, _ in TRAIN_SOURCES]
         + (
-            [f"{TRIPLE_SOURCE}/ (Wikidata triples, queries of {triples_share:.0%} of subjects)"]
+            [
+                f"{TRIPLE_SOURCE}/ (Wikidata triples, queries of {triples_share:.0%} of "
+                f"subjects, relations {', '.join(trained_relations)})"
+            ]
             if triples
             else []
         ),
@@ -1413,6 +1488,8 @@ def train_router(
         "pair_layers": pair_layers,
         "cloze_share": cloze_share,
         "kind_weights": kind_weights,
+        "features": list(head.feature_names),
+        "triples_relations": trained_relations,  # the Wikidata properties trained on
     }
     return finish(replace(head, info=info, pair_layers=pair_layers), calibration_cross)
 
@@ -1429,38 +1506,57 @@ def _with_chosen_evidence(
     cache: Path | None,
     log: Callable[[str], None],
     calibration_cross: np.ndarray | None = None,
+    trained_relations: Sequence[str] = (),
 ) -> tuple[RouterHead, dict[str, Any]]:
     """The head with its relation evidence chosen (:func:`choose_relation_evidence`) on the
-    held-aside training edits and on edits of relations no shipped head trained on (those
-    made from the Wikidata triples, :func:`unseen_relation_cases`), saved to ``output``."""
+    held-aside training edits and on edits of relations it did not train on (those made
+    from the Wikidata triples, :func:`unseen_relation_cases`), saved to ``output``; with
+    none left (it trained on every relation of the triples), without evidence."""
     if head.cross is not None and calibration_cross is None:  # a head read from ``output``
         texts = pair_texts(calibration, store)
         scalars = calibration.features[:, -SCALARS:]
         calibration_cross = cross_scores(head.cross, embedder, texts, scalars)
-    relations = None if cache is None else cache / "calibration.relations.npz"
+    unseen = unseen_relation_cases(data_root, benchmark_subjects, seed, trained_relations)
+    if not unseen:
+        log("no relation of the triples was left out of training: no relation evidence")
+        summary: dict[str, Any] = {"relation": None, "why": "no unseen relations left"}
+        info = {**head.info, "relation_evidence_choice": summary}
+        head = replace(head, info=info, relation=None)
+        head.save(output)
+        return head, info
+    if head.relation_feature:
+        cosines = relation_column(calibration)
+    else:
+        relations = None if cache is None else cache / "calibration.relations.npz"
+        cosines = relation_cosines(calibration, store, embedder, relations, log)
     known = EvidenceGroup(
         "held-aside training edits",
         calibration,
         tiered_scores(head, calibration, full=full_scores(head, calibration, calibration_cross)),
-        relation_cosines(calibration, store, embedder, relations, log),
+        cosines,
     )
-    unseen = unseen_relation_cases(data_root, benchmark_subjects, seed)
-    log(f"{len(unseen):,} edits on relations no shipped head trained on ({TRIPLE_SOURCE}/)")
+    log(f"{len(unseen):,} edits on relations the head did not train on ({TRIPLE_SOURCE}/)")
     unseen_store = LiveEdits.of(unseen)
     queries = augmented(routing_queries(unseen), prefix_sentences(data_root), seed)
     queries += question_queries(unseen)
     depth = embedder.layers if head.pair_layers is None else head.pair_layers
-    data = read_group(UNSEEN, unseen, unseen_store, queries, embedder, depth, cache, log)
+    name = UNSEEN
+    if trained_relations:  # another group than the one every relation makes: its own cache
+        name += "-" + _relations_digest(trained_relations)
+    data = read_group(name, unseen, unseen_store, queries, embedder, depth, cache, log)
     cross = None
     if head.cross is not None:
         texts = pair_texts(data, unseen_store)
         cross = cross_scores(head.cross, embedder, texts, data.features[:, -SCALARS:])
-    relations = None if cache is None else cache / f"{UNSEEN}.relations.npz"
+    relations = None if cache is None else cache / f"{name}.relations.npz"
+    cosines = relation_cosines(data, unseen_store, embedder, relations, log)
+    if head.relation_feature:
+        data = with_relation_column(data, cosines)
     unseen_group = EvidenceGroup(
         "edits on unseen relations",
         data,
         tiered_scores(head, data, full=full_scores(head, data, cross)),
-        relation_cosines(data, unseen_store, embedder, relations, log),
+        cosines,
     )
     evidence, summary = choose_relation_evidence(head, known, unseen_group, log)
     summary["relation"] = None if evidence is None else evidence.to_json()

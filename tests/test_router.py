@@ -12,6 +12,7 @@ import pytest
 from conftest import shared_data
 
 from memedit import EditStore
+from memedit.edits import EditDraft, build_edit
 from memedit.embedder import Embedder
 from memedit.errors import EmbedderError, StoreError
 from memedit.evaluation import evaluate_routing, valid_cases
@@ -745,3 +746,61 @@ def test_tops_at_each_cut_are_what_routing_at_that_cut_decides(
     fast_only = FastLearntScopeClassifier(head=head)
     flat = fast_only.tops(queries, vectors, candidates, embedder, cuts)
     assert (flat == flat[0]).all()  # without the second look, no cut changes the scores
+
+
+def _relation_reader(width: int, column: int) -> Mlp:
+    """A tier whose logit is 20 x (the feature ``column`` - 0.5): in scope above cosine 0.5."""
+    w1 = np.zeros((width, 2), np.float32)
+    w1[column] = (1.0, -1.0)
+    return Mlp(w1, np.zeros(2, np.float32), np.array([20.0, -20.0], np.float32), -10.0)
+
+
+def test_a_head_can_read_the_relation_cosine_as_a_feature(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head trained with --relation-feature lists it before the scalars, gets each
+    candidate's relation cosine in the column before them, and a store keeps relation
+    vectors for it and computes the cosines to route with it: here a head that reads
+    nothing else routes a question on the edit's relation in, one on another relation of
+    the same subject out, though both name the subject."""
+    dim = embedder.dimension
+    shipped = shipped_head()
+    assert shipped is not None
+    width = 2 * dim + 1 + 4  # query * edit, |query - edit|, the relation cosine, the scalars
+    head = replace(
+        shipped,
+        fast=_relation_reader(width, 2 * dim),
+        full=_relation_reader(dim + width, 3 * dim),
+        band=(2.0, 2.0),  # no second look: the fast tier decides
+        threshold=0.5,
+        relation=None,
+        relation_feature=True,
+    )
+    head.save(tmp_path / "head")
+    meta = json.loads((tmp_path / "head" / "router_head.json").read_text())
+    assert meta["scalars"][0] == "relation_similarity" and len(meta["scalars"]) == 5
+    assert RouterHead.load(tmp_path / "head").relation_feature
+
+    stored = build_edit(EditDraft(text="The mother tongue of Toko Yasuda is Dutch."))
+    hits = [SearchHit(stored, 0.8, np.ones(dim), None)]
+    _, _, plain = pair_features("{query}", ["q"], np.ones((1, dim)), [hits], 0.3, 3)
+    hits = [replace(hits[0], relation_similarity=0.7)]
+    _, _, read = pair_features("{query}", ["q"], np.ones((1, dim)), [hits], 0.3, 3, True)
+    assert read.shape[1] == plain.shape[1] + 1 and read[0, 2 * dim] == np.float32(0.7)
+    np.testing.assert_array_equal(np.delete(read, 2 * dim, axis=1), plain)
+
+    monkeypatch.setenv("MEMEDIT_ROUTER_HEAD", str(tmp_path / "head"))
+    shipped_head.cache_clear()
+    try:
+        with EditStore(tmp_path / "store") as store:
+            assert store.router.reads_relations
+            edit = store.add("The mother tongue of Toko Yasuda is Dutch.")
+            assert store.backend.dump().relations is not None
+            asked = store.route("What is the mother tongue of Toko Yasuda?")
+            other = store.route("Where was Toko Yasuda born?")
+        # the score is the relation cosine's sigmoid here: in scope above cosine 0.5
+        assert asked.in_scope and asked.edits[0].id == edit.id and asked.edits[0].score > 0.5
+        assert not other.in_scope and other.edits[0].score < 0.5
+    finally:
+        monkeypatch.delenv("MEMEDIT_ROUTER_HEAD")
+        shipped_head.cache_clear()

@@ -373,26 +373,15 @@ def test_train_router_refuses_bad_kind_weights_before_any_work(
     assert not (tmp_path / "head").exists()
 
 
-def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
-    tmp_path: Path, embedder: Embedder
-) -> None:
-    """A head trained on slices of the training files loads and routes; a second run refits
-    from the cache (no new embedding); another seed's queries are not in it, so it is refused."""
+def _training_slices(root: Path, triples: int = 8) -> Path:
+    """Small slices of every file training reads, copied under ``root``."""
     import json
 
     from conftest import shared_data
 
-    from memedit.router import RelationEvidence, shipped_head
-    from memedit.router_training import (
-        PREFIX_SOURCE,
-        TRAIN_SOURCES,
-        TRIPLE_SOURCE,
-        UNSEEN,
-        train_router,
-    )
+    from memedit.router_training import PREFIX_SOURCE, TRAIN_SOURCES, TRIPLE_SOURCE
     from memedit.triple_cases import TEMPLATE_FILES, TRIPLE_FILES
 
-    root = tmp_path / "data"
     for relative, _ in TRAIN_SOURCES:
         records = json.loads(shared_data(relative).read_text(encoding="utf-8"))[:25]
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -402,8 +391,20 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     (root / TRIPLE_SOURCE).mkdir()
     for name in (*TRIPLE_FILES, *TEMPLATE_FILES):
         records = json.loads(shared_data(f"{TRIPLE_SOURCE}/{name}").read_text(encoding="utf-8"))
-        kept = records[:8] if isinstance(records, list) else records
+        kept = records[:triples] if isinstance(records, list) else records
         (root / TRIPLE_SOURCE / name).write_text(json.dumps(kept), encoding="utf-8")
+    return root
+
+
+def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A head trained on slices of the training files loads and routes; a second run refits
+    from the cache (no new embedding); another seed's queries are not in it, so it is refused."""
+    from memedit.router import RelationEvidence, shipped_head
+    from memedit.router_training import UNSEEN, train_router
+
+    root = _training_slices(tmp_path / "data")
     cache, logged = tmp_path / "cache", []
     settings = {"epochs": 2, "hidden": 8, "cache": cache, "log": logged.append}
 
@@ -448,6 +449,67 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
         train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
     assert isinstance(refused.value, MemeditError)  # the script reports it in one line
     assert not (tmp_path / "seed1").exists()
+
+
+def test_train_router_with_the_relation_feature_on_a_share_of_the_triples_relations(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """--relation-feature: every pair's relation cosine is a feature (computed once, kept in
+    the cache), the saved head lists it before the scalars; --triples-relation-share: the
+    triples of some relations are trained on, and the relation evidence is chosen on edits
+    of the others; with every relation trained on there are none, and no evidence."""
+    from memedit.router_training import (
+        TRIPLE_SOURCE,
+        train_router,
+        training_cases,
+        triple_relation_kept,
+    )
+    from memedit.triple_cases import triple_cases
+
+    root = _training_slices(tmp_path / "data", triples=40)
+    subjects = [c.draft.subject or "" for c in training_cases(root)]
+    relations = {
+        c.draft.relation or "" for c in triple_cases(root / TRIPLE_SOURCE, exclude=subjects)
+    }
+    kept = sorted(r for r in relations if triple_relation_kept(r, 0.5))
+    assert kept and len(kept) < len(relations)  # the slices hold relations on both sides
+    cache, logged = tmp_path / "cache", []
+    settings = {"epochs": 2, "hidden": 8, "cache": cache, "log": logged.append}
+
+    head, info = train_router(
+        root,
+        tmp_path / "head",
+        embedder,
+        relation_feature=True,
+        with_triples=True,
+        triples_relation_share=0.5,
+        **settings,
+    )
+    loaded = RouterHead.load(tmp_path / "head")
+    assert loaded.relation_feature and head.relation_feature
+    assert info["features"] == list(loaded.feature_names)
+    assert loaded.feature_names[0] == "relation_similarity"
+    assert loaded.fast.w1.shape[0] == 2 * embedder.dimension + 1 + SCALARS
+    assert info["trained_on"][-1].endswith(f"relations {', '.join(kept)})")
+    assert (cache / "benchmarks.relations.npz").is_file()
+    # groups of some relations of the triples have cache files of their own
+    assert len(list(cache.glob("triples-*.relations.npz"))) == 1
+    assert len(list(cache.glob("unseen-*.relations.npz"))) == 1
+    assert not (cache / "triples.npz").exists() and not (cache / "unseen.npz").exists()
+    choice = info["relation_evidence_choice"]
+    assert choice["rates"]["edits on unseen relations"]["relation_specificity"] >= 0.0
+    assert loaded.relation == head.relation
+
+    every, every_info = train_router(
+        root, tmp_path / "every", embedder, relation_feature=True, with_triples=True, **settings
+    )
+    assert every.relation is None and RouterHead.load(tmp_path / "every").relation is None
+    assert every_info["relation_evidence_choice"] == {
+        "relation": None,
+        "why": "no unseen relations left",
+    }
+    assert any("no relation evidence" in line for line in logged)
+    assert (cache / "triples.relations.npz").is_file()
 
 
 def test_build_pairs_finds_a_live_edit_through_the_edits_it_superseded(

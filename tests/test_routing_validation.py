@@ -83,3 +83,20 @@ def test_missing_benchmark_files_give_one_line_before_any_run(
     assert message.startswith("Error: ") and "\n" not in message
     assert "round_prompts.json is missing" in message
     assert not out.exists()
+
+
+def test_a_head_trained_on_some_triples_relations_gets_a_row_of_the_others(
+    validation: ModuleType,
+) -> None:
+    """A head trained with --triples names the relations it saw; the triples' edits on the
+    other relations (held-aside subjects, as the whole row) are a row of their own."""
+    data = shared_data("counterfact/rome-format-dev.json").parents[1]
+    plain = {name: cases for name, cases, _, _ in validation.runs(data, False)}
+    assert validation.UNTRAINED_RELATIONS not in plain
+    every = plain["Wikidata triples, held-aside subjects"]
+    relations = sorted({c.draft.relation for c in every})
+    trained = relations[: len(relations) // 2]
+    split = {name: cases for name, cases, _, _ in validation.runs(data, False, trained)}
+    others = split[validation.UNTRAINED_RELATIONS]
+    assert others and {c.draft.relation for c in others} == set(relations) - set(trained)
+    assert others == [c for c in every if c.draft.relation not in trained]

@@ -19,8 +19,9 @@ runs), once with the learnt router and once with the cosine threshold:
 - edits made from the Wikidata triples in ``pitfalls/`` (``memedit.triple_cases``: 23
   relations, most of them in none of the benchmarks above, each asked in ten phrasings),
   the subjects that router training would keep aside (``calibration_subject``): relation
-  specificity beyond the benchmarks' relations. The shipped head never trained on them
-  (``train_router.py --triples`` would, then only these subjects are unseen);
+  specificity beyond the benchmarks' relations. A head trained with ``train_router.py
+  --triples`` saw some of these relations (never these subjects); its info names them
+  (``triples_relations``), and the edits on the others get a row of their own;
 - crowded subjects from the same triples: 100 of those people, each with an edit on all
   14 relations people have there (``memedit.triple_cases.crowded_cases``), each edit asked
   in two paraphrase templates and its question, with the subject's other 13 edits among
@@ -109,8 +110,15 @@ COLUMNS = (
 )
 
 
-def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[EditCase]]]:
-    """(name, cases, store size, distractors) for each row."""
+UNTRAINED_RELATIONS = "Wikidata triples, held-aside subjects, relations the head did not train on"
+
+
+def runs(
+    data: Path, quick: bool, trained_relations: Sequence[str] = ()
+) -> list[tuple[str, list[EditCase], int, list[EditCase]]]:
+    """(name, cases, store size, distractors) for each row. ``trained_relations``: the
+    triples' relations the head trained on (``--triples``): the triples' edits of the other
+    relations get a row of their own."""
     val = read_cases(data / "counterfact" / "val.json")
     if quick:
         return [("counterfact val", val, 1000, [])]
@@ -126,6 +134,8 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
     ]
     triples = [c for c in triple_cases(data / "pitfalls") if calibration_subject(c.draft.subject)]
     crowded = crowded_cases(data / "pitfalls", CROWDED_SUBJECTS, keep=calibration_subject)
+    untrained = [c for c in triples if c.draft.relation not in set(trained_relations)]
+    unseen = [(UNTRAINED_RELATIONS, untrained, len(untrained), [])] if trained_relations else []
     return [
         *[("counterfact val", val, n, []) for n in (10, 100, 1000, len(val))],
         ("counterfact val + train distractors", val, 10_000, train),
@@ -138,6 +148,7 @@ def runs(data: Path, quick: bool) -> list[tuple[str, list[EditCase], int, list[E
         ),
         ("counterfact val, prompts in held-out templates", wrapped(val), 1000, []),
         ("Wikidata triples, held-aside subjects", triples, len(triples), []),
+        *unseen,
         (CROWDED, crowded, len(crowded), []),
         ("hand-written questions", natural, len(natural), []),
         ("hand-written questions + train distractors", natural, 10_000, train),
@@ -214,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     wanted = [w for w in args.sets.split(",") if w]
     try:
-        planned = runs(args.data, args.quick)
+        trained = [] if head is None else head.info.get("triples_relations", [])
+        planned = runs(args.data, args.quick, trained)
     except MemeditError as exc:  # a missing or damaged benchmark file: one line, nothing run
         sys.exit(f"Error: {exc}")
     for name, cases, size, distractors in planned:
