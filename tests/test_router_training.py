@@ -373,7 +373,7 @@ def test_train_router_refuses_bad_kind_weights_before_any_work(
     assert not (tmp_path / "head").exists()
 
 
-def _training_slices(root: Path, triples: int = 8) -> Path:
+def _training_slices(root: Path) -> Path:
     """Small slices of every file training reads, copied under ``root``."""
     import json
 
@@ -391,7 +391,7 @@ def _training_slices(root: Path, triples: int = 8) -> Path:
     (root / TRIPLE_SOURCE).mkdir()
     for name in (*TRIPLE_FILES, *TEMPLATE_FILES):
         records = json.loads(shared_data(f"{TRIPLE_SOURCE}/{name}").read_text(encoding="utf-8"))
-        kept = records[:triples] if isinstance(records, list) else records
+        kept = records[:8] if isinstance(records, list) else records
         (root / TRIPLE_SOURCE / name).write_text(json.dumps(kept), encoding="utf-8")
     return root
 
@@ -466,7 +466,7 @@ def test_train_router_with_the_relation_feature_on_a_share_of_the_triples_relati
     )
     from memedit.triple_cases import triple_cases
 
-    root = _training_slices(tmp_path / "data", triples=40)
+    root = _training_slices(tmp_path / "data")
     subjects = [c.draft.subject or "" for c in training_cases(root)]
     relations = {
         c.draft.relation or "" for c in triple_cases(root / TRIPLE_SOURCE, exclude=subjects)
