@@ -594,8 +594,9 @@ class EditStore:
         An edit whose id is stored with other content is a conflict: ``skip``
         keeps the stored one, ``replace`` takes the bundle's, ``fail`` aborts.
         Vectors are reused when the bundle's embedder is this store's, else
-        re-embedded; so are relation vectors, when pooled as this memedit pools them. A store with no edits yet adopts the bundle's router
-        settings when both use the same embedder.
+        re-embedded; so are relation vectors, when pooled as this memedit pools them.
+        A store with no edits yet adopts the bundle's router settings when both use the
+        same embedder.
         """
         if on_conflict not in ON_CONFLICT:
             raise MemeditError(
