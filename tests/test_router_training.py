@@ -285,6 +285,7 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
     ("flag", "message"),
     [
         (["--triples-share", "1.5"], "--triples-share must be in (0, 1]"),
+        (["--triples-relation-share", "0"], "--triples-relation-share must be in (0, 1]"),
         (["--pair-layers", "-1"], "--pair-layers must be 0 (all layers) or more"),
         (["--cloze-share", "-0.1"], "--cloze-share must be in [0, 1]"),
         (["--kind-weight", "questions=2"], "--kind-weight: no kind 'questions'; choose from"),
