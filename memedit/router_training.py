@@ -1512,18 +1512,50 @@ def _with_chosen_evidence(
     held-aside training edits and on edits of relations it did not train on (those made
     from the Wikidata triples, :func:`unseen_relation_cases`), saved to ``output``; with
     none left (it trained on every relation of the triples), without evidence."""
+    unseen = unseen_relation_cases(data_root, benchmark_subjects, seed, trained_relations)
+    if unseen:
+        evidence, summary = _evidence_on_unseen(
+            head,
+            unseen,
+            data_root,
+            calibration,
+            store,
+            embedder,
+            seed,
+            cache,
+            log,
+            calibration_cross,
+            trained_relations,
+        )
+    else:
+        log("no relation of the triples was left out of training: no relation evidence")
+        evidence, summary = None, {"why": "no unseen relations left"}
+    summary["relation"] = None if evidence is None else evidence.to_json()
+    info = {**head.info, "relation_evidence_choice": summary}
+    head = replace(head, info=info, relation=evidence)
+    head.save(output)
+    return head, info
+
+
+def _evidence_on_unseen(
+    head: RouterHead,
+    unseen: Sequence[EditCase],
+    data_root: Path,
+    calibration: PairData,
+    store: LiveEdits,
+    embedder: Embedder,
+    seed: int,
+    cache: Path | None,
+    log: Callable[[str], None],
+    calibration_cross: np.ndarray | None,
+    trained_relations: Sequence[str],
+) -> tuple[RelationEvidence | None, dict[str, Any]]:
+    """:func:`choose_relation_evidence` on the held-aside training edits (``calibration``)
+    and the ``unseen`` edits, each group scored as the router scores it."""
     if head.cross is not None and calibration_cross is None:  # a head read from ``output``
         texts = pair_texts(calibration, store)
         scalars = calibration.features[:, -SCALARS:]
         calibration_cross = cross_scores(head.cross, embedder, texts, scalars)
-    unseen = unseen_relation_cases(data_root, benchmark_subjects, seed, trained_relations)
-    if not unseen:
-        log("no relation of the triples was left out of training: no relation evidence")
-        summary: dict[str, Any] = {"relation": None, "why": "no unseen relations left"}
-        info = {**head.info, "relation_evidence_choice": summary}
-        head = replace(head, info=info, relation=None)
-        head.save(output)
-        return head, info
     if head.relation_feature:
         cosines = relation_column(calibration)
     else:
@@ -1558,9 +1590,4 @@ def _with_chosen_evidence(
         tiered_scores(head, data, full=full_scores(head, data, cross)),
         cosines,
     )
-    evidence, summary = choose_relation_evidence(head, known, unseen_group, log)
-    summary["relation"] = None if evidence is None else evidence.to_json()
-    info = {**head.info, "relation_evidence_choice": summary}
-    head = replace(head, info=info, relation=evidence)
-    head.save(output)
-    return head, info
+    return choose_relation_evidence(head, known, unseen_group, log)
