@@ -456,11 +456,12 @@ def _parse_edits(data: bytes, manifest: Manifest, where: Path) -> list[Edit]:
 
 
 def _parse_matrix(
-    data: bytes, name: str, edits: list[Edit], manifest: Manifest, where: Path
-) -> np.ndarray:
-    """The one tensor ``name`` of a safetensors member: float32, one finite row per edit of
-    the embedder's dimension, each of unit length (or, for a relation vector, none)."""
-    member = f"{name}.safetensors"
+    data: bytes, member: str, edits: list[Edit], manifest: Manifest, where: Path
+) -> tuple[np.ndarray, dict[str, str]]:
+    """The one tensor of a safetensors ``member`` (named as the file, less its suffix), and
+    its metadata: float32, one finite row per edit of the embedder's dimension, each of unit
+    length (or, for a relation vector, none), made for these edits by this embedder."""
+    name = member.removesuffix(".safetensors")
     try:
         tensors = load_safetensors(data)
     except (SafetensorError, ValueError, OSError) as exc:
@@ -479,14 +480,14 @@ def _parse_matrix(
     if len(matrix) and manifest.embedder.normalize:
         norms = np.linalg.norm(matrix, axis=1)
         off = np.abs(norms - 1.0) > 1e-3
-        if name == RELATIONS.removesuffix(".safetensors"):
+        if member == RELATIONS:
             off &= norms > 1e-6  # a text with nothing to pool has a zero relation vector
         if off.any():
             raise BundleError(f"{where}: {name} are not unit length as the manifest says.")
     meta = _header_metadata(data)
     if meta.get("ids_sha256") != _ids_digest(edits) or meta.get("embedder") != manifest.embedder.id:
         raise BundleError(f"{where}: {member} does not belong to these edits or this embedder.")
-    return matrix
+    return matrix, meta
 
 
 def _header_metadata(data: bytes) -> dict[str, str]:
@@ -535,26 +536,24 @@ def read_bundle(path: str | Path) -> EditBundle:
         raise BundleError(f"{path}: the archive is truncated or corrupt ({exc}).") from None
     edits = _parse_edits(contents[EDITS], manifest, path)
     vectors = relations = recipe = None
-    for name, count in ((VECTORS, manifest.counts.vectors), (RELATIONS, manifest.counts.relations)):
-        if name not in contents:
+    for member, count in (
+        (VECTORS, manifest.counts.vectors),
+        (RELATIONS, manifest.counts.relations),
+    ):
+        what = member.removesuffix(".safetensors")
+        if member not in contents:
             if count:
                 raise BundleError(
-                    f"{path}: the manifest counts {name.removesuffix('.safetensors')} but the "
-                    f"bundle has no {name}."
+                    f"{path}: the manifest counts {what} but the bundle has no {member}."
                 )
             continue
         if count != len(edits):
-            raise BundleError(
-                f"{path}: the manifest counts {count} {name.removesuffix('.safetensors')} "
-                f"for {len(edits)} edits."
-            )
-        matrix = _parse_matrix(
-            contents[name], name.removesuffix(".safetensors"), edits, manifest, path
-        )
-        if name == VECTORS:
+            raise BundleError(f"{path}: the manifest counts {count} {what} for {len(edits)} edits.")
+        matrix, meta = _parse_matrix(contents[member], member, edits, manifest, path)
+        if member == VECTORS:
             vectors = matrix
         else:
-            relations, recipe = matrix, _header_metadata(contents[name]).get("recipe")
+            relations, recipe = matrix, meta.get("recipe")
             if vectors is None or not isinstance(recipe, str) or not recipe:
                 raise BundleError(
                     f"{path}: {RELATIONS} needs {VECTORS} beside it and the recipe that "
