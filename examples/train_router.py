@@ -10,51 +10,47 @@ KnowEdit train_cf and recent_train not held out by subject hash
 template, or after a WikiBio sentence), people's names shortened to their
 last word, and cloze prompts on another relation of each edit's subject ("The
 mother of X is" beside an edit on X's father; out of scope, about 11,000, made from
-the training prompts' own cloze templates); 15% of those edits choose the threshold
-and the second-look band. Questions on another relation of the subject weigh twice
-in the fit (--kind-weight question_specificity=2, the default): the cloze negatives
-alone let more of them through.
-Takes about an hour on 2 CPU cores (57 minutes measured while another job shared them):
-embedding 100,000 queries (21 minutes), reading 300,000 (query, edit) pairs through
-the first layer (17 minutes; --pair-layers: what the second look reads at query time;
-0 for the whole encoder, which did worse on the held-aside edits) and fitting (15
-minutes); with --cache FOLDER, a second run with the same --seed only refits (16
-minutes; the scalar features are recomputed from the cached pairs, so changes to them
-need no new embeddings; a cache of other queries is
-refused). To route with a head in another folder: MEMEDIT_ROUTER_HEAD=FOLDER; to
-measure it: examples/benchmarks/routing_validation.py --head FOLDER.
+the training prompts' own cloze templates). It also trains on about 1,900 edits made
+from the Wikidata triples in pitfalls/ (memedit.triple_cases: ten phrasings each),
+those of 8 of their 23 relations (--triples-relation-share 0.5, by a stable hash),
+routed against their own index; --no-triples leaves them out. The head reads each
+pair's relation cosine (the query's relation vector against the edit's) as a feature,
+beside the similarity and the subject evidence (--no-relation-feature: not). The
+locality kinds weigh more in the fit (the defaults of --kind-weight: questions on
+another relation of the subject 3, relation-specificity prompts, neighbourhood prompts
+and the cloze negatives 2): without those weights, the triples and the feature cost
+the benchmarks' locality. 15% of the benchmarks' edits choose the threshold and the
+second-look band.
+
+From nothing it takes about two and a half hours on 2 CPU cores (estimated from its
+steps, measured in separate runs): embedding 100,000 queries (21 minutes), reading
+300,000 (query, edit) pairs through the first layer (17 minutes; --pair-layers: what
+the second look reads at query time; 0 for the whole encoder, which did worse on the
+held-aside edits), their relation cosines (about 35 minutes), the same for the triples
+(15 minutes), fitting (20 minutes alone, 39 while another job shared the cores) and
+choosing the relation evidence (below; 18 minutes). With --cache FOLDER, a second run
+with the same --seed only refits (about 25 minutes; the scalar features are recomputed
+from the cached pairs, so changes to them need no new embeddings; a cache of other
+queries is refused). To route with a head in another folder: MEMEDIT_ROUTER_HEAD=FOLDER;
+to measure it: examples/benchmarks/routing_validation.py --head FOLDER.
 
 Last, the relation evidence (how the relation cosine moves the head's scores; see the
 README) is chosen from a small grid: of the settings that lower no goal rate of the
 held-aside training edits by more than 0.005, the one that most raises the worst goal
-rate, at the head's threshold, on about 5,000 edits made from the Wikidata triples in
-pitfalls/ on relations no shipped head trained on (subjects held aside for validation
-excluded). Embedding those, reading their pairs and
-computing the relation cosines adds about 18 minutes (measured: 15 for the triples, 3
-for the held-aside edits); --evidence-only chooses it again for the head already in
---output without fitting anything (with the --cache that head was trained with: under
-a minute once the cosines are cached, 18 minutes the first time).
-
-With --triples, training also gets about 5,900 edits made from the Wikidata triples
-in pitfalls/ (memedit.triple_cases: 23 relations, ten phrasings each), routed
-against their own index (another 15 minutes to embed); the threshold is still
-chosen on the benchmarks' held-aside queries. Not what ships: it lifted relation
-specificity on relations outside the benchmarks but not the benchmarks' own worst
-case, and cost some of their locality (the README has the figures).
-
---relation-feature makes the relation cosine (the query's relation vector against the
-edit's) one of the head's features, beside the similarity and the subject evidence;
-computing it for every training pair adds about 15 minutes the first time (--cache keeps
-it). --triples-relation-share S, with --triples, trains on the triples of a stable share S
-of their 23 relations; the relation evidence is then chosen on edits of the others (with
-every relation trained on, none is left to choose it on, and the head has none).
+rate, at the head's threshold, on about 3,400 edits made from the Wikidata triples in
+pitfalls/ on the relations training left out (subjects held aside for validation
+excluded). --evidence-only chooses it again for the head already in --output without
+fitting anything (with the --cache that head was trained with: under a minute once
+the cosines are cached). With --no-triples it is chosen on edits of all 23 relations
+(about 5,000); with --triples-relation-share 1 none is left out, and the head gets none.
 
 --cloze-share S trains on the share S of the cloze negatives (default 1; 0 makes none,
-as the previous head was made: its relation specificity on KnowEdit and the triples was
-lower, 0.47 against 0.61 on the triples; the README has the figures).
+as an earlier head was made: its relation specificity on KnowEdit and the triples was
+lower; the README has the figures).
 --kind-weight KIND=W (repeatable) weighs one kind of training query's pairs in the
-fit as if each were there W times; it replaces that kind's default weight
-("--kind-weight question_specificity=1" weighs every kind alike); refits from --cache.
+fit as if each were there W times; it replaces that kind's default weight and leaves
+the other defaults ("--kind-weight question_specificity=1" weighs those questions like
+the in-scope kinds); refits from --cache.
 
 With --cross-encoder, the second look also gets a cross-encoder (MiniLM's top two
 layers fine-tuned on half the fitting pairs for one epoch, 20 more minutes), averaged
@@ -83,6 +79,7 @@ from memedit.router_training import (
     KIND_WEIGHTS,
     PAIR_LAYERS,
     TRAINING_KINDS,
+    TRIPLES_RELATION_SHARE,
     train_router,
 )
 
@@ -93,7 +90,8 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's flags; their defaults are the shipped head's recipe (tests check it)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -122,9 +120,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--triples",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="also train on edits made from the Wikidata triples in pitfalls/ (23 relations, "
-        "ten phrasings each; measured in the README, not shipped)",
+        "ten phrasings each; the default; --no-triples: the benchmarks alone)",
     )
     parser.add_argument(
         "--triples-share",
@@ -135,15 +134,17 @@ def main() -> None:
     parser.add_argument(
         "--triples-relation-share",
         type=float,
-        default=1.0,
+        default=TRIPLES_RELATION_SHARE,
         help="with --triples, train on the triples of this share of their relations (by a "
-        "stable hash); the relation evidence is chosen on the others",
+        "stable hash); the relation evidence is chosen on the others (default "
+        f"{TRIPLES_RELATION_SHARE:g})",
     )
     parser.add_argument(
         "--relation-feature",
-        action="store_true",
-        help="the head reads each pair's relation cosine as a feature (computing them for "
-        "every training pair adds about 15 minutes the first time; --cache keeps them)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the head reads each pair's relation cosine as a feature (the default; computing "
+        "them for every training pair adds about 15 minutes the first time; --cache keeps them)",
     )
     parser.add_argument(
         "--pair-layers",
@@ -175,6 +176,11 @@ def main() -> None:
         help="fit nothing: choose the relation evidence of the head already in --output, "
         "from the same pairs (pass the --cache it was trained with), and save it there",
     )
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     kind_weights = dict(KIND_WEIGHTS)
     for item in args.kind_weight:

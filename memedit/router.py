@@ -9,10 +9,11 @@ edit's question part. The classifier then decides, per candidate:
     made by ``examples/train_router.py``), in two tiers. The fast tier scores
     each candidate above a similarity gate from what routing already has: the
     query and edit vectors (elementwise product and difference), the
-    similarity, the evidence that the query names the edit's subject, and
-    whether it is the nearest candidate; a head trained with ``--relation-feature``
-    also reads the relation cosine (the query's relation vector against the edit's,
-    :mod:`memedit.relation_vectors`). When a candidate's score is unsure, the
+    similarity, the evidence that the query names the edit's subject, the
+    relation cosine (the query's relation vector against the edit's,
+    :mod:`memedit.relation_vectors`; not for a head trained with
+    ``--no-relation-feature``), and whether it is the nearest candidate. When a
+    candidate's score is unsure, the
     second look re-reads the query together with that edit: the pair "query [SEP]
     edit question" goes through the first layers of the same encoder
     (``pair_layers`` in the head's JSON: the first of MiniLM's 6, mean-pooled; a

@@ -145,10 +145,19 @@ GOAL_KINDS = (
 
 # What --kind-weight can weight: every kind of query training makes.
 TRAINING_KINDS = (*GOAL_KINDS, "portability", CLOZE_SPECIFICITY)
-# The shipped head's recipe: every cloze negative, and questions on another relation of the
-# subject weighed twice (the cloze negatives alone let more of them through; see the README).
+# The shipped head's recipe (examples/train_router.py's defaults; the README has the
+# figures): every cloze negative; the triples of half their relations (the relation
+# evidence is chosen on the others), with the relation cosine as a feature; and the
+# locality kinds weighed more, questions on another relation of the subject most (the
+# triples and the feature alone cost the benchmarks' locality).
 CLOZE_SHARE = 1.0
-KIND_WEIGHTS: Mapping[str, float] = {"question_specificity": 2.0}
+TRIPLES_RELATION_SHARE = 0.5
+KIND_WEIGHTS: Mapping[str, float] = {
+    "question_specificity": 3.0,
+    "relation_specificity": 2.0,
+    "neighborhood": 2.0,
+    CLOZE_SPECIFICITY: 2.0,
+}
 
 
 class StaleCacheError(MemeditError, ValueError):

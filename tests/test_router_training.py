@@ -690,3 +690,50 @@ def test_relation_evidence_lifts_unseen_relations_without_costing_known_ones() -
     evidence, summary = choose_relation_evidence(head, fragile, telling)  # type: ignore[arg-type]
     assert evidence is None or summary["rates"]["known"]["generality"] == 1.0
     assert summary["unseen_worst_goal_metric"] == 0.0
+
+
+def test_the_shipped_head_is_what_the_training_scripts_defaults_make() -> None:
+    """Changing a default of examples/train_router.py without retraining the shipped head (or
+    the reverse) would make the README's "python examples/train_router.py" lie: the head's
+    training record must match the script's defaults, flag by flag."""
+    import importlib.util
+
+    from conftest import shared_data
+
+    from memedit.router import HEAD_DIR, RELATION_FEATURE
+    from memedit.router_training import (
+        CLOZE_SHARE,
+        KIND_WEIGHTS,
+        PAIR_LAYERS,
+        triple_relation_kept,
+    )
+    from memedit.triple_cases import read_triples
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_router.py"
+    spec = importlib.util.spec_from_file_location("train_router_script", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    defaults = module.build_parser().parse_args([])
+    assert defaults.output == HEAD_DIR
+    head = RouterHead.load(HEAD_DIR)
+    info = head.info
+    assert defaults.triples and defaults.relation_feature and not defaults.cross_encoder
+    assert head.relation_feature and head.feature_names[0] == RELATION_FEATURE
+    assert head.cross is None and head.pair_layers == defaults.pair_layers == PAIR_LAYERS
+    assert info["kind_weights"] == dict(KIND_WEIGHTS) and not defaults.kind_weight
+    assert info["cloze_share"] == defaults.cloze_share == CLOZE_SHARE
+    assert (info["epochs"], info["hidden"], info["seed"]) == (
+        defaults.epochs,
+        defaults.hidden,
+        defaults.seed,
+    )
+    assert info["weight_decay"] == defaults.weight_decay
+    trained = info["triples_relations"]
+    assert trained and all(
+        triple_relation_kept(r, defaults.triples_relation_share) for r in trained
+    )
+    assert head.relation is not None  # chosen on the relations left out
+    relations, _ = read_triples(shared_data("pitfalls/easy.json").parent)
+    kept = sorted(r for r in relations if triple_relation_kept(r, defaults.triples_relation_share))
+    assert trained == kept and len(relations) == 23
