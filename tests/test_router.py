@@ -23,6 +23,7 @@ from memedit.router import (
     FastLearntScopeClassifier,
     LearntScopeClassifier,
     Mlp,
+    RelationEvidence,
     RouterHead,
     classifier_from_config,
     exact_or,
@@ -364,7 +365,13 @@ def test_learnt_fast_never_takes_the_second_look(store: EditStore, embedder: Emb
     assert fast.threshold == learnt.head.fast_threshold
     assert fast.to_config()["kind"] == "learnt-fast"
     _, _, features = pair_features(
-        learnt.head.pair_template, [query], vectors, candidates, learnt.head.gate, 3
+        learnt.head.pair_template,
+        [query],
+        vectors,
+        candidates,
+        learnt.head.gate,
+        3,
+        learnt.head.relation_feature,
     )
     fast_scores = learnt.head.fast.probabilities(features)
     assert learnt.head.unsure(fast_scores).any()  # a case that the full tier would look at
@@ -555,7 +562,13 @@ def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in
     head = replace(head, band=(0.0, 0.999))  # every gated candidate is unsure
     classifier = LearntScopeClassifier(head=head)
     index, texts, features = pair_features(
-        head.pair_template, queries, vectors, candidates, head.gate, head.top_m
+        head.pair_template,
+        queries,
+        vectors,
+        candidates,
+        head.gate,
+        head.top_m,
+        head.relation_feature,
     )
     fast = head.fast.probabilities(features)
     first = [n for n, (qi, _) in enumerate(index) if qi == 0]
@@ -627,7 +640,9 @@ def test_the_second_look_reads_first_the_candidate_the_relation_evidence_favours
     """Which candidates are unsure follows the fast scores, but the order they are read in
     follows those scores after the relation evidence: of a subject's edits, one whose
     relation cosine is high is read before one the fast tier put above it, and ends the
-    look when in scope."""
+    look when in scope. (A steep rule, so that the order does not hang on how far apart
+    the shipped head's fast scores happen to be; cosines on either side of its edge, close
+    enough that a head reading the cosine as a feature barely sees the difference.)"""
     for fact in (
         "Toko Yasuda plays the guitar.",
         "Toko Yasuda was born in Tokyo.",
@@ -638,23 +653,31 @@ def test_the_second_look_reads_first_the_candidate_the_relation_evidence_favours
     vectors = embedder.encode([query])
     found = store.backend.search(vectors, 5)[0]
     head = shipped_head()
-    assert head is not None and head.relation is not None
-    head = replace(head, band=(0.0, 0.999))  # every gated candidate is unsure
-    index, texts, features = pair_features(
-        head.pair_template, [query], vectors, [found], head.gate, head.top_m
-    )
-    fast = head.fast.probabilities(features)
-    by_fast = sorted(range(3), key=lambda n: -fast[n])
+    assert head is not None
+    steep = RelationEvidence(fall=1000.0, low=0.5, rise=0.0, high=1.0, named=0.5)
+    head = replace(head, band=(0.0, 0.999), relation=steep)  # every gated candidate is unsure
+
+    def features_with(high: int) -> tuple[list[tuple[int, int]], list[str], np.ndarray, list]:
+        """The pairs when the candidate at position ``high`` is just above the rule's edge
+        (cosine 0.55) and the others just below it (0.45): the fast tier may read it too."""
+        index = pair_features(head.pair_template, [query], vectors, [found], head.gate, 3)[0]
+        by_hit = {ci: 0.55 if n == high else 0.45 for n, (_, ci) in enumerate(index)}
+        hits = [replace(h, relation_similarity=by_hit.get(i, 0.0)) for i, h in enumerate(found)]
+        index, texts, features = pair_features(
+            head.pair_template, [query], vectors, [hits], head.gate, 3, head.relation_feature
+        )
+        return index, texts, head.fast.probabilities(features), hits
+
+    # a candidate that stays below the fast tier's best even with the higher cosine
+    high = next(n for n in range(3) if np.argmax(features_with(n)[2]) != n)
+    index, texts, fast, hits = features_with(high)
     assert len(index) == 3
-    best, second, last = by_fast
-    # the relation cosine: nothing in common with the two best, all with the last
-    cosines = np.array([1.0 if n == last else 0.0 for n in range(3)])
-    by_hit = {index[n][1]: cosines[n] for n in range(3)}
-    hits = [replace(hit, relation_similarity=by_hit.get(i, 0.0)) for i, hit in enumerate(found)]
+    best = int(np.argmax(fast))
+    cosines = np.array([0.55 if n == high else 0.45 for n in range(3)])
     after = shifted(fast, head.relation.shift(cosines, np.ones(3)))  # the query names Yasuda
-    assert after[last] > after[second]  # the evidence reorders the two
+    assert fast[high] < fast[best] and after[high] > after[best]  # the evidence reorders them
     calls: list[list[str]] = []
-    verdict = {texts[best]: 0.1, texts[second]: 0.9, texts[last]: 0.9}
+    verdict = {text: 0.1 for text in texts} | {texts[best]: 0.9, texts[high]: 0.9}
 
     def scripted(self: RouterHead, encoder: object, pairs: Sequence[str], _: object) -> np.ndarray:
         calls.append(list(pairs))
@@ -662,10 +685,10 @@ def test_the_second_look_reads_first_the_candidate_the_relation_evidence_favours
 
     monkeypatch.setattr(RouterHead, "second_look", scripted)
     decided = LearntScopeClassifier(head=head).decide([query], vectors, [hits], embedder)[0]
-    assert calls == [[texts[best]], [texts[last]]]  # the second by fast score is never read
-    assert decided.matched[0].edit.id == hits[index[last][1]].edit.id
+    assert calls[0] == [texts[high]] and len(calls) == 1  # the fast tier's best is never read
+    assert decided.matched[0].edit.id == hits[index[high][1]].edit.id
     basis = {e.edit.id: e.basis for e in decided.edits}
-    assert basis[hits[index[second][1]].edit.id] == "unread"
+    assert basis[hits[index[best][1]].edit.id] == "unread"
 
 
 def test_calibrate_sees_the_candidates_a_stopped_second_look_would_not_read(
@@ -686,7 +709,13 @@ def test_calibrate_sees_the_candidates_a_stopped_second_look_would_not_read(
     vectors = embedder.encode([query])
     candidates = store.backend.search(vectors, 5)
     index, texts, features = pair_features(
-        head.pair_template, [query], vectors, candidates, head.gate, head.top_m
+        head.pair_template,
+        [query],
+        vectors,
+        candidates,
+        head.gate,
+        head.top_m,
+        head.relation_feature,
     )
     fast = head.fast.probabilities(features)
     first, second = sorted(range(len(index)), key=lambda n: -fast[n])[:2]
