@@ -139,6 +139,7 @@ def eval_routing(
         *(["question"] if questions else []),
         *kinds,
         "wrong edit",
+        "any wrong",
         "p50 ms",
         "p99 ms",
     ]
@@ -152,6 +153,7 @@ def eval_routing(
             *([_rate(r["question"])] if questions else []),
             *[_rate(r["locality"].get(k)) for k in kinds],
             _rate(r["wrong_edit_rate"]),
+            _rate(r["any_wrong_edit_rate"]),
             f"{r['latency_ms']['p50']:.1f}",
             f"{r['latency_ms']['p99']:.1f}",
         ]

@@ -11,7 +11,10 @@ benchmark attaches to them is routed:
 - ``locality``, by kind — ``neighborhood`` (same relation, another subject),
   ``relation_specificity`` (same subject, another relation), ``unrelated`` —
   the share left to the base model;
-- ``wrong_edit_rate``: prompts and paraphrases routed in scope, but to another edit.
+- ``wrong_edit_rate``: prompts and paraphrases routed in scope, but to another edit;
+- ``any_wrong_edit_rate``: prompts and paraphrases with another edit in scope, first or
+  not. The wrapper puts every in-scope edit (up to ``max_edits``) in the prompt, so this
+  is what can reach the answer; ``wrong_edit_rate`` counts the best edit only.
 
 Never averaged into one figure. Edits on the same subject and relation
 supersede each other as they would in use; a query then belongs to the live
@@ -212,6 +215,7 @@ def _rates(
 ) -> dict[str, Any]:
     hits: dict[str, list[bool]] = defaultdict(list)
     wrong: list[bool] = []
+    beside: list[bool] = []  # another edit in scope, best or not
     for result, query in zip(results, queries, strict=True):
         best = result.edits[0] if result.edits else None
         in_scope = best is not None and best.score >= cut
@@ -222,6 +226,8 @@ def _rates(
             hits[query.kind].append(right)
             if query.kind != "portability":
                 wrong.append(in_scope and not right)
+                own = owners[query.case]
+                beside.append(any(e.score >= cut and e.id != own for e in result.edits))
     rate = {kind: float(np.mean(v)) for kind, v in hits.items() if v}
     return {
         "reliability": rate.get("reliability"),
@@ -230,6 +236,7 @@ def _rates(
         "question": rate.get("question"),
         "locality": {kind: rate[kind] for kind in sorted(rate) if kind not in IN_SCOPE_KINDS},
         "wrong_edit_rate": float(np.mean(wrong)) if wrong else None,
+        "any_wrong_edit_rate": float(np.mean(beside)) if beside else None,
         "counts": {kind: len(v) for kind, v in sorted(hits.items())},
     }
 

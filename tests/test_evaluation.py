@@ -63,9 +63,11 @@ def test_routing_report_has_every_kind_and_follows_supersession(tmp_path: Path) 
         "generality",
         "locality",
         "wrong_edit_rate",
+        "any_wrong_edit_rate",
         "latency_ms",
         "curve",
     }
+    assert report["any_wrong_edit_rate"] >= report["wrong_edit_rate"]
     assert set(report["locality"]) == {"neighborhood"}
     assert (
         report["reliability"] == 1.0
@@ -328,3 +330,38 @@ def test_locality_prompts_that_ask_another_stored_edits_question_are_left_out(
     assert (
         "left out: 1 neighborhood prompts that ask another stored edit's question" in table.output
     )
+
+
+def test_any_wrong_edit_counts_other_edits_in_scope_beside_the_right_one() -> None:
+    """The wrapper answers with every in-scope edit, so an edit on another relation of the
+    subject that is in scope beside the right one is an error the best-edit rate misses."""
+    from memedit.evaluation import RoutingQuery, _rates
+    from memedit.router import RoutedEdit, RouteResult
+
+    own = build_edit(EditDraft(text="The father of Ada Lovelace is Lord Byron."))
+    other = build_edit(EditDraft(text="The mother of Ada Lovelace is Anne Isabella Milbanke."))
+
+    def routed(query: str, *scored: tuple[Any, float]) -> RouteResult:
+        edits = tuple(RoutedEdit(e, score, score >= 0.5) for e, score in scored)
+        return RouteResult(query, any(e.in_scope for e in edits), edits, 0.5)
+
+    results = [
+        routed("Who was Ada Lovelace's father?", (own, 0.9), (other, 0.8)),  # right, and other
+        routed("Ada Lovelace's dad is", (other, 0.9), (own, 0.7)),  # wrong first
+        routed("Who fathered Ada Lovelace?", (own, 0.9), (other, 0.3)),  # right alone
+        routed("Who was Ada Lovelace's husband?", (other, 0.9)),  # locality: not counted here
+    ]
+    queries = [
+        RoutingQuery(
+            r.query, None if n == 3 else 0, "relation_specificity" if n == 3 else "generality"
+        )
+        for n, r in enumerate(results)
+    ]
+    rates = _rates(results, queries, [own.id], 0.5)
+    assert rates["generality"] == pytest.approx(2 / 3)
+    assert rates["wrong_edit_rate"] == pytest.approx(1 / 3)
+    assert rates["any_wrong_edit_rate"] == pytest.approx(2 / 3)
+    assert rates["locality"] == {"relation_specificity": 0.0}
+    higher = _rates(results, queries, [own.id], 0.85)  # at a higher cut only the first's stay
+    assert higher["wrong_edit_rate"] == pytest.approx(1 / 3)
+    assert higher["any_wrong_edit_rate"] == pytest.approx(1 / 3)

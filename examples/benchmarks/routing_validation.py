@@ -107,6 +107,7 @@ COLUMNS = (
     ("relation_specificity", "rel-spec"),
     ("question_specificity", "q-spec"),
     ("wrong_edit_rate", "wrong edit"),
+    ("any_wrong_edit_rate", "any wrong"),
 )
 
 
