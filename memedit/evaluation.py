@@ -222,11 +222,11 @@ def _rates(
         if query.case is None:
             hits[query.kind].append(not in_scope)
         else:
-            right = in_scope and best is not None and best.id == owners[query.case]
+            own = owners[query.case]
+            right = in_scope and best is not None and best.id == own
             hits[query.kind].append(right)
             if query.kind != "portability":
                 wrong.append(in_scope and not right)
-                own = owners[query.case]
                 beside.append(any(e.score >= cut and e.id != own for e in result.edits))
     rate = {kind: float(np.mean(v)) for kind, v in hits.items() if v}
     return {

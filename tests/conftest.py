@@ -67,14 +67,20 @@ def shared_data(relative: str) -> Path:
     return path
 
 
-def load_benchmark(name: str, request: pytest.FixtureRequest) -> ModuleType:
-    """A script from examples/benchmarks as a module, until the requesting fixture ends."""
-    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers from benchlib
-    request.addfinalizer(lambda: sys.path.remove(str(BENCHMARKS)))
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+def load_script(path: Path, request: pytest.FixtureRequest) -> ModuleType:
+    """A script from examples/ as a module, until the requesting test or fixture ends."""
+    folder, name = str(path.parent), path.stem
+    sys.path.insert(0, folder)  # the benchmark scripts import their helpers from benchlib
+    request.addfinalizer(lambda: sys.path.remove(folder))
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up there
     request.addfinalizer(lambda: sys.modules.pop(name, None))
     spec.loader.exec_module(module)
     return module
+
+
+def load_benchmark(name: str, request: pytest.FixtureRequest) -> ModuleType:
+    """A script from examples/benchmarks as a module, until the requesting fixture ends."""
+    return load_script(BENCHMARKS / f"{name}.py", request)

@@ -692,13 +692,13 @@ def test_relation_evidence_lifts_unseen_relations_without_costing_known_ones() -
     assert summary["unseen_worst_goal_metric"] == 0.0
 
 
-def test_the_shipped_head_is_what_the_training_scripts_defaults_make() -> None:
+def test_the_shipped_head_is_what_the_training_scripts_defaults_make(
+    request: pytest.FixtureRequest,
+) -> None:
     """Changing a default of examples/train_router.py without retraining the shipped head (or
     the reverse) would make the README's "python examples/train_router.py" lie: the head's
     training record must match the script's defaults, flag by flag."""
-    import importlib.util
-
-    from conftest import shared_data
+    from conftest import load_script, shared_data
 
     from memedit.router import HEAD_DIR, RELATION_FEATURE
     from memedit.router_training import (
@@ -710,11 +710,7 @@ def test_the_shipped_head_is_what_the_training_scripts_defaults_make() -> None:
     from memedit.triple_cases import read_triples
 
     script = Path(__file__).resolve().parents[1] / "examples" / "train_router.py"
-    spec = importlib.util.spec_from_file_location("train_router_script", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    defaults = module.build_parser().parse_args([])
+    defaults = load_script(script, request).build_parser().parse_args([])
     assert defaults.output == HEAD_DIR
     head = RouterHead.load(HEAD_DIR)
     info = head.info
