@@ -58,8 +58,39 @@ def model_option(func: F) -> F:
     )(func)
 
 
+class PerSubject(click.ParamType):
+    """A whole number from 1 to 32, or "all" (no cap: None)."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "all":
+            return "all"
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= 32:
+            self.fail(f"{value!r} is not a whole number from 1 to 32, or 'all'.", param, ctx)
+        return number
+
+
 def mode_options(func: F) -> F:
-    """--mode and --counterfactual-model: how in-scope questions are answered."""
+    """--mode, --counterfactual-model, --max-edits and --edits-per-subject: how in-scope
+    questions are answered (see :func:`wrapper_settings`)."""
+    func = click.option(
+        "--edits-per-subject",
+        type=PerSubject(),
+        help="In-scope edits of one subject in a prompt, the best first; 'all' for no cap "
+        "(default: the saved model's, else 1).",
+    )(func)
+    func = click.option(
+        "--max-edits",
+        type=click.IntRange(1, 32),
+        help="In-scope edits in one prompt (default: the saved model's, else 3).",
+    )(func)
     func = click.option(
         "--counterfactual-model",
         help="Model for --mode counterfactual (see `memedit train-counterfactual`).",
@@ -69,6 +100,26 @@ def mode_options(func: F) -> F:
         type=click.Choice(["in_context", "counterfactual"]),
         help="How in-scope questions are answered (default: in_context).",
     )(func)
+
+
+def wrapper_settings(
+    mode: str | None,
+    counterfactual_model: str | None,
+    max_edits: int | None,
+    edits_per_subject: int | str | None,
+) -> dict[str, Any]:
+    """:meth:`EditableModel.from_pretrained` keywords from :func:`mode_options`' values."""
+    per_subject: int | str | None = edits_per_subject
+    if edits_per_subject is None:
+        per_subject = "saved"  # not given: the saved model's choice
+    elif edits_per_subject == "all":
+        per_subject = None
+    return {
+        "mode": mode,
+        "counterfactual_model": counterfactual_model,
+        "max_edits": max_edits,
+        "edits_per_subject": per_subject,
+    }
 
 
 def _open(store_path: Path | None, *, create: bool) -> EditStore:
@@ -565,6 +616,8 @@ def ask(
     model_name: str | None,
     mode: str | None,
     counterfactual_model: str | None,
+    max_edits: int | None,
+    edits_per_subject: int | str | None,
     max_new_tokens: int,
     show_route: bool,
     remember: bool,
@@ -588,7 +641,9 @@ def ask(
                 "No model to answer with: pass --model ID_OR_PATH, set MEMEDIT_MODEL, or save one with --remember."
             )
         editable = EditableModel.from_pretrained(
-            name, store=store, mode=cast(Any, mode), counterfactual_model=counterfactual_model
+            name,
+            store=store,
+            **wrapper_settings(mode, counterfactual_model, max_edits, edits_per_subject),
         )
         answer = editable.answer(question, max_new_tokens=max_new_tokens)
         if remember:

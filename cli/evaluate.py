@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from memedit.cli.app import _open, _print_json, json_option, mode_options, store_option
+from memedit.cli.app import (
+    PerSubject,
+    _open,
+    _print_json,
+    json_option,
+    mode_options,
+    store_option,
+    wrapper_settings,
+)
 from memedit.formats import FORMATS
 from memedit.router import KINDS
 
@@ -79,6 +86,13 @@ def eval_group() -> None:
 @click.option(
     "--curve", is_flag=True, help="Also print the precision/recall curve over the threshold."
 )
+@click.option(
+    "--edits-per-subject",
+    type=PerSubject(),
+    default="1",
+    show_default=True,
+    help="The wrapper's setting that the 'prompt own' / 'prompt wrong' columns assume ('all': no cap).",
+)
 @json_option
 def eval_routing(
     data: Path,
@@ -92,11 +106,14 @@ def eval_routing(
     heldout_only: bool,
     questions: bool,
     curve: bool,
+    edits_per_subject: int | str,
     as_json: bool,
 ) -> None:
     """Route a benchmark's queries through a fresh store of its edits and report, per kind:
     reliability, generality, portability, locality (neighbourhood, relation specificity,
-    unrelated), wrong-edit rate and route latency.
+    unrelated), wrong-edit rates and route latency. "wrong edit": the best edit is another;
+    "any wrong": another edit is in scope; "prompt own" / "prompt wrong": the own / another
+    edit is among those the wrapper puts in the prompt (--edits-per-subject, at most three).
 
     \b
     Examples:
@@ -124,6 +141,7 @@ def eval_routing(
             top_k=top_k,
             distractors=fillers,
             questions=questions,
+            edits_per_subject=None if edits_per_subject == "all" else int(edits_per_subject),
         ).to_dict()
         for n in _sizes(sizes)
     ]
@@ -140,6 +158,8 @@ def eval_routing(
         *kinds,
         "wrong edit",
         "any wrong",
+        "prompt own",
+        "prompt wrong",
         "p50 ms",
         "p99 ms",
     ]
@@ -154,6 +174,8 @@ def eval_routing(
             *[_rate(r["locality"].get(k)) for k in kinds],
             _rate(r["wrong_edit_rate"]),
             _rate(r["any_wrong_edit_rate"]),
+            _rate(r["selected_own_edit_rate"]),
+            _rate(r["selected_wrong_edit_rate"]),
             f"{r['latency_ms']['p50']:.1f}",
             f"{r['latency_ms']['p99']:.1f}",
         ]
@@ -222,6 +244,8 @@ def eval_model(
     n_edits: int,
     mode: str | None,
     counterfactual_model: str | None,
+    max_edits: int | None,
+    edits_per_subject: int | str | None,
     style: str,
     max_new_tokens: int | None,
     as_json: bool,
@@ -235,7 +259,6 @@ def eval_model(
         memedit eval model --model Qwen/Qwen2.5-0.5B-Instruct --data ../shared/data/knowedit/recent_train.json --edits 50
     """
     import tempfile
-    from typing import cast
 
     from memedit.evaluation import evaluate_model, valid_cases
     from memedit.formats import read_cases
@@ -249,7 +272,9 @@ def eval_model(
     ):
         store.add_many([c.draft for c in cases])
         editable = EditableModel.from_pretrained(
-            model_name, store=store, mode=cast(Any, mode), counterfactual_model=counterfactual_model
+            model_name,
+            store=store,
+            **wrapper_settings(mode, counterfactual_model, max_edits, edits_per_subject),
         )
         report = evaluate_model(editable, cases, style=style, max_new_tokens=max_new_tokens)
     if as_json:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, cast
 
 import click
 from click.core import ParameterSource
 
-from memedit.cli.app import mode_options, model_option, store_option
+from memedit.cli.app import mode_options, model_option, store_option, wrapper_settings
 from memedit.errors import MemeditError
 from memedit.store import EditStore
 
@@ -106,6 +105,8 @@ def serve(
     admin_key_file: Path | None,
     mode: str | None,
     counterfactual_model: str | None,
+    max_edits: int | None,
+    edits_per_subject: int | str | None,
     max_queue: int,
     max_tokens: int,
     threads: int | None,
@@ -148,7 +149,9 @@ def serve(
     try:
         click.echo(f"Loading {name} ...", err=True)
         editable = EditableModel.from_pretrained(
-            name, store=store, mode=cast(Any, mode), counterfactual_model=counterfactual_model
+            name,
+            store=store,
+            **wrapper_settings(mode, counterfactual_model, max_edits, edits_per_subject),
         )
         app = create_app(editable, admin_key=key, max_queue=max_queue, max_tokens=max_tokens)
         admin = "on (Bearer key)" if key else "off (no admin key)"

@@ -45,6 +45,12 @@ def _normalise(value: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", value or "").casefold().split())
 
 
+def subject_key(subject: str | None) -> str | None:
+    """A subject as compared between edits (case, width and spacing folded); None if none."""
+    key = _normalise(subject)
+    return key or None
+
+
 def _clean(name: str, value: Any, *, required: bool = False) -> str | None:
     """Validate one text field: a string, not blank, no control characters, under the cap."""
     if value is None:

@@ -13,8 +13,12 @@ benchmark attaches to them is routed:
   the share left to the base model;
 - ``wrong_edit_rate``: prompts and paraphrases routed in scope, but to another edit;
 - ``any_wrong_edit_rate``: prompts and paraphrases with another edit in scope, first or
-  not. The wrapper puts every in-scope edit (up to ``max_edits``) in the prompt, so this
-  is what can reach the answer; ``wrong_edit_rate`` counts the best edit only.
+  not (``wrong_edit_rate`` counts the best edit only);
+- ``selected_own_edit_rate`` / ``selected_wrong_edit_rate``: prompts and paraphrases
+  whose own edit / another edit is among those the wrapper puts in the prompt by
+  default (:func:`memedit.selection.select_edits`: one edit per subject, the
+  best-scored, at most three; ``edits_per_subject`` to assume another setting): what
+  reaches the answer once that rule has acted.
 
 Never averaged into one figure. Edits on the same subject and relation
 supersede each other as they would in use; a query then belongs to the live
@@ -45,6 +49,7 @@ from memedit.formats import EditCase, read_cases
 from memedit.ids import new_ulid
 from memedit.question_forms import question_forms, relation_of
 from memedit.router import RouteResult
+from memedit.selection import DEFAULT_PER_SUBJECT, select_edits
 from memedit.store import EditStore
 
 IN_SCOPE_KINDS = ("reliability", "generality", "portability", "question")
@@ -111,7 +116,7 @@ class StoredFacts:
     both; prompts of relations it does not know count only when they are a stored prompt).
     Routing such a prompt to that edit is right, so evaluation leaves it out of locality.
     (Router training keeps such prompts as negatives: a head trained without them was no
-    better; the README has the figures.)"""
+    better; docs/scope-classifier-history.md has the figures.)"""
 
     def __init__(self, edits: Iterable[Edit]) -> None:
         self.prompts: set[str] = set()
@@ -212,10 +217,13 @@ def _rates(
     queries: Sequence[RoutingQuery],
     owners: Sequence[str],
     cut: float,
+    edits_per_subject: int | None = DEFAULT_PER_SUBJECT,
 ) -> dict[str, Any]:
     hits: dict[str, list[bool]] = defaultdict(list)
     wrong: list[bool] = []
     beside: list[bool] = []  # another edit in scope, best or not
+    chosen_own: list[bool] = []  # among the edits the wrapper would put in the prompt
+    chosen_other: list[bool] = []
     for result, query in zip(results, queries, strict=True):
         best = result.edits[0] if result.edits else None
         in_scope = best is not None and best.score >= cut
@@ -228,6 +236,11 @@ def _rates(
             if query.kind != "portability":
                 wrong.append(in_scope and not right)
                 beside.append(any(e.score >= cut and e.id != own for e in result.edits))
+                chosen = select_edits(
+                    [e for e in result.edits if e.score >= cut], per_subject=edits_per_subject
+                )
+                chosen_own.append(any(e.id == own for e in chosen))
+                chosen_other.append(any(e.id != own for e in chosen))
     rate = {kind: float(np.mean(v)) for kind, v in hits.items() if v}
     return {
         "reliability": rate.get("reliability"),
@@ -237,6 +250,8 @@ def _rates(
         "locality": {kind: rate[kind] for kind in sorted(rate) if kind not in IN_SCOPE_KINDS},
         "wrong_edit_rate": float(np.mean(wrong)) if wrong else None,
         "any_wrong_edit_rate": float(np.mean(beside)) if beside else None,
+        "selected_own_edit_rate": float(np.mean(chosen_own)) if chosen_own else None,
+        "selected_wrong_edit_rate": float(np.mean(chosen_other)) if chosen_other else None,
         "counts": {kind: len(v) for kind, v in sorted(hits.items())},
     }
 
@@ -310,6 +325,7 @@ def evaluate_routing(
     progress: bool = False,
     distractors: Sequence[EditCase] = (),
     questions: bool = False,
+    edits_per_subject: int | None = DEFAULT_PER_SUBJECT,
 ) -> RoutingReport:
     """Build a fresh store from the first ``n_edits`` valid cases and route all their queries.
 
@@ -318,6 +334,8 @@ def evaluate_routing(
 
     With ``distractors``, a store smaller than ``n_edits`` is filled up with their edits
     (whose queries are not asked): the cases' queries then compete with that many edits.
+
+    ``edits_per_subject`` is the wrapper's setting the "selected" rates assume.
     """
     chosen = valid_cases(cases)[:n_edits]
     if not chosen:
@@ -359,7 +377,8 @@ def evaluate_routing(
         "evaluated_edits": len(chosen),
         "live_edits": live,
         "router": classifier.in_effect(),
-        **_rates(results, queries, owners, classifier.threshold),
+        "edits_per_subject": edits_per_subject,
+        **_rates(results, queries, owners, classifier.threshold, edits_per_subject),
         "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
         "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,
         "curve": _curve(results, queries, owners, cuts, swept),

@@ -22,6 +22,7 @@ import torch
 from memedit.errors import MemeditError
 from memedit.prompts import PromptTemplate, apply_chat_template
 from memedit.router import RoutedEdit, RouteResult
+from memedit.selection import DEFAULT_MAX_EDITS, DEFAULT_PER_SUBJECT, select_edits
 from memedit.store import EditStore
 from memedit.training import is_seq2seq
 
@@ -106,7 +107,8 @@ class EditableModel(torch.nn.Module):
     default store). ``mode`` picks how in-scope queries are answered:
     ``"counterfactual"`` when a ``counterfactual_model`` (a loaded model, or a
     hub id / folder) is given, else ``"in_context"``. ``max_edits`` caps how
-    many in-scope edits go into one prompt.
+    many in-scope edits go into one prompt, and ``edits_per_subject`` how many
+    of one subject's (the best-scored; ``None``: no cap; see :mod:`memedit.selection`).
     """
 
     def __init__(
@@ -120,7 +122,8 @@ class EditableModel(torch.nn.Module):
         counterfactual_model: Any = None,
         counterfactual_tokenizer: Any = None,
         counterfactual_template: PromptTemplate | None = None,
-        max_edits: int = 3,
+        max_edits: int = DEFAULT_MAX_EDITS,
+        edits_per_subject: int | None = DEFAULT_PER_SUBJECT,
         base_model_id: str | None = None,
     ) -> None:
         super().__init__()
@@ -130,12 +133,17 @@ class EditableModel(torch.nn.Module):
             raise MemeditError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
         if not 1 <= max_edits <= 32:
             raise MemeditError(f"max_edits must be between 1 and 32; got {max_edits}.")
+        if edits_per_subject is not None and not 1 <= edits_per_subject <= 32:
+            raise MemeditError(
+                f"edits_per_subject must be between 1 and 32, or None for no cap; got {edits_per_subject}."
+            )
         self.model = freeze(model)
         self.tokenizer = tokenizer
         self.store = store if isinstance(store, EditStore) else EditStore(store)
         self.mode: Mode = mode
         self.template = template or PromptTemplate()
         self.max_edits = max_edits
+        self.edits_per_subject = edits_per_subject
         self.base_model_id = base_model_id or getattr(model, "name_or_path", "") or ""
         self.counterfactual_id: str | None = None
         self.counterfactual_model: Any = None
@@ -191,18 +199,9 @@ class EditableModel(torch.nn.Module):
         return self.store.route(query)
 
     def select_edits(self, route: RouteResult) -> tuple[RoutedEdit, ...]:
-        """The in-scope edits to use, best first: the newest per subject+relation, at most ``max_edits``."""
-        chosen: dict[str, RoutedEdit] = {}
-        for routed in route.matched:
-            key = routed.edit.conflict_key or routed.edit.id
-            held = chosen.get(key)
-            if held is None or (routed.edit.created, routed.edit.id) > (
-                held.edit.created,
-                held.edit.id,
-            ):
-                chosen[key] = routed
-        ranked = sorted(chosen.values(), key=lambda r: r.score, reverse=True)
-        return tuple(ranked[: self.max_edits])
+        """The in-scope edits to use, best first: the newest per subject+relation, the best
+        ``edits_per_subject`` per subject, at most ``max_edits``."""
+        return select_edits(route.matched, self.max_edits, self.edits_per_subject)
 
     # -- answering ------------------------------------------------------------------------------
     def answer(
@@ -400,6 +399,7 @@ class EditableModel(torch.nn.Module):
             "mode": self.mode,
             "template": self.template.to_dict(),
             "max_edits": self.max_edits,
+            "edits_per_subject": self.edits_per_subject,
             "counterfactual_model": self.counterfactual_id,
             "counterfactual_template": self.counterfactual_template.to_dict(),
             "embedder": self.store.config["embedder"],
@@ -421,12 +421,14 @@ class EditableModel(torch.nn.Module):
         template: PromptTemplate | None = None,
         counterfactual_model: Any = None,
         max_edits: int | None = None,
+        edits_per_subject: int | Literal["saved"] | None = "saved",
         **model_kwargs: Any,
     ) -> EditableModel:
         """Load a base model (hub id or folder) and wrap it, or restore a saved EditableModel folder.
 
         A saved folder brings its config and edits: they are imported into
-        ``store`` (default: a store in ``<folder>/store``). ``model_kwargs``
+        ``store`` (default: a store in ``<folder>/store``). ``max_edits`` and
+        ``edits_per_subject`` override the saved ones. ``model_kwargs``
         (``torch_dtype``, ``device_map``, ...) go to ``from_pretrained`` of the base model.
         """
         saved = Path(name_or_path).expanduser() / CONFIG_NAME
@@ -458,6 +460,15 @@ class EditableModel(torch.nn.Module):
         if tokenizer is None:
             raise MemeditError("Pass the tokenizer together with a loaded model (tokenizer=...).")
         counterfactual = counterfactual_model or config.get("counterfactual_model")
+        if edits_per_subject == "saved":
+            saved_cap = config.get("edits_per_subject", DEFAULT_PER_SUBJECT)
+            if saved_cap is not None and (
+                isinstance(saved_cap, bool) or not isinstance(saved_cap, int)
+            ):
+                raise MemeditError(
+                    f"{saved}: edits_per_subject must be a whole number or null; got {saved_cap!r}."
+                )
+            edits_per_subject = saved_cap
         return cls(
             model,
             tokenizer,
@@ -469,6 +480,7 @@ class EditableModel(torch.nn.Module):
             counterfactual_template=PromptTemplate.from_dict(config["counterfactual_template"])
             if config.get("counterfactual_template")
             else None,
-            max_edits=max_edits or int(config.get("max_edits", 3)),
+            max_edits=max_edits or int(config.get("max_edits", DEFAULT_MAX_EDITS)),
+            edits_per_subject=edits_per_subject,
             base_model_id=base or None,
         )

@@ -64,10 +64,16 @@ def test_routing_report_has_every_kind_and_follows_supersession(tmp_path: Path) 
         "locality",
         "wrong_edit_rate",
         "any_wrong_edit_rate",
+        "selected_own_edit_rate",
+        "selected_wrong_edit_rate",
         "latency_ms",
         "curve",
     }
-    assert report["any_wrong_edit_rate"] >= report["wrong_edit_rate"]
+    assert (
+        report["any_wrong_edit_rate"]
+        >= report["selected_wrong_edit_rate"]
+        >= report["wrong_edit_rate"]
+    )
     assert set(report["locality"]) == {"neighborhood"}
     assert (
         report["reliability"] == 1.0
@@ -365,3 +371,55 @@ def test_any_wrong_edit_counts_other_edits_in_scope_beside_the_right_one() -> No
     higher = _rates(results, queries, [own.id], 0.85)  # at a higher cut only the first's stay
     assert higher["wrong_edit_rate"] == pytest.approx(1 / 3)
     assert higher["any_wrong_edit_rate"] == pytest.approx(1 / 3)
+    # the wrapper's prompt takes one edit per subject, the best: the first query's prompt
+    # has the right edit alone, the second's the wrong one alone
+    assert rates["selected_own_edit_rate"] == pytest.approx(2 / 3)
+    assert rates["selected_wrong_edit_rate"] == pytest.approx(1 / 3)
+    every = _rates(results, queries, [own.id], 0.5, edits_per_subject=None)
+    assert every["selected_own_edit_rate"] == pytest.approx(1.0)  # own in scope in all three
+    assert every["selected_wrong_edit_rate"] == pytest.approx(2 / 3)
+
+
+def test_eval_routing_reports_the_prompt_under_an_edits_per_subject_setting(
+    tmp_path: Path,
+) -> None:
+    records = [
+        {
+            "case_id": 0,
+            "subject": "Riga",
+            "prompt": "Riga is a twin city of",
+            "rephrase_prompt": "Riga is twinned with",
+            "target_new": "Warsaw",
+            "ground_truth": "Tallinn",
+            "locality_prompt": "The twin city of Oslo is",
+        },
+        {
+            "case_id": 1,
+            "subject": "Riga",
+            "prompt": "The official language of Riga is",
+            "rephrase_prompt": "In Riga, people speak",
+            "target_new": "Swedish",
+            "ground_truth": "Latvian",
+            "locality_prompt": "The official language of Oslo is",
+        },
+    ]
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps(records))
+    runner = CliRunner()
+    low = ["eval", "routing", "--data", str(path), "--edits", "10", "--router", "threshold"]
+    low += ["--threshold", "0.01", "--json"]  # both edits in scope of every query
+
+    def report(*options: str) -> dict[str, Any]:
+        result = runner.invoke(cli, [*low, *options])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    one, every = report(), report("--edits-per-subject", "all")
+    assert one["edits_per_subject"] == 1 and every["edits_per_subject"] is None
+    assert one["any_wrong_edit_rate"] == every["any_wrong_edit_rate"] == 1.0
+    assert every["selected_wrong_edit_rate"] == 1.0 and every["selected_own_edit_rate"] == 1.0
+    # one per subject: the prompt holds the best edit alone, right or wrong
+    assert one["selected_wrong_edit_rate"] == one["wrong_edit_rate"]
+    assert one["selected_own_edit_rate"] == 1.0 - one["wrong_edit_rate"]
+    bad = runner.invoke(cli, [*low, "--edits-per-subject", "none"])
+    assert bad.exit_code == 2 and "not a whole number from 1 to 32, or 'all'" in bad.output

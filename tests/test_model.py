@@ -262,6 +262,46 @@ def test_several_edits_apply_and_conflicts_resolve_to_the_newest(
     ]  # newest per subject, best first, capped
 
 
+def test_one_edit_per_subject_reaches_the_prompt_unless_asked_otherwise(
+    eiffel_store: EditStore, plain_tokenizer: Any, tmp_path: Path
+) -> None:
+    model = random_model("gpt2", plain_tokenizer)
+    height = _routed("The Eiffel Tower is 500 metres tall.", 0.95, "2023-01-01T00:00:00+00:00")
+    located = _routed("The Eiffel Tower is located in Rome.", 0.90, "2023-01-01T00:00:00+00:00")
+    other = _routed("The Colosseum is located in Lima.", 0.80, "2023-01-01T00:00:00+00:00")
+    route = RouteResult("Where is the Eiffel Tower?", True, (height, located, other), 0.5)
+    editable = EditableModel(model, plain_tokenizer, eiffel_store)
+    assert [r.edit.text for r in editable.select_edits(route)] == [
+        height.edit.text,
+        other.edit.text,
+    ]
+    every = EditableModel(model, plain_tokenizer, eiffel_store, edits_per_subject=None)
+    assert len(every.select_edits(route)) == 3
+    with pytest.raises(MemeditError, match="edits_per_subject must be between 1 and 32"):
+        EditableModel(model, plain_tokenizer, eiffel_store, edits_per_subject=0)
+
+    saved = every.save_pretrained(tmp_path / "wrapped")
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    assert config["edits_per_subject"] is None
+    restored = EditableModel.from_pretrained(saved, model=model, tokenizer=plain_tokenizer)
+    assert restored.edits_per_subject is None  # the saved choice comes back
+    overridden = EditableModel.from_pretrained(
+        saved, model=model, tokenizer=plain_tokenizer, edits_per_subject=2, store=tmp_path / "s2"
+    )
+    assert overridden.edits_per_subject == 2
+    del config["edits_per_subject"]  # saved before the setting existed: the default
+    (saved / CONFIG_NAME).write_text(json.dumps(config))
+    older = EditableModel.from_pretrained(
+        saved, model=model, tokenizer=plain_tokenizer, store=tmp_path / "s3"
+    )
+    assert older.edits_per_subject == 1
+    (saved / CONFIG_NAME).write_text(json.dumps(dict(config, edits_per_subject="two")))
+    with pytest.raises(MemeditError, match="edits_per_subject must be a whole number or null"):
+        EditableModel.from_pretrained(
+            saved, model=model, tokenizer=plain_tokenizer, store=tmp_path / "s4"
+        )
+
+
 # -- behaviour: a trained toy model ---------------------------------------------------------------------
 
 
@@ -405,6 +445,26 @@ def test_ask(toy: ToyModel, tmp_path: Path) -> None:
         cli, ["ask", "Where is the Eiffel Tower?", "--store", str(store)]
     )  # the saved default model
     assert remembered.output.strip() == "Rome"
+
+    # a second edit on the subject, and a router that puts both in scope
+    tall = "The Eiffel Tower is 500 metres tall."
+    assert runner.invoke(cli, ["add", tall, "--store", str(store)]).exit_code == 0
+    low = ["router", "--kind", "threshold", "--threshold", "0.05", "--store", str(store)]
+    assert runner.invoke(cli, low).exit_code == 0
+
+    def prompt_facts(*options: str) -> list[str]:
+        asked = ["ask", "Where is the Eiffel Tower?", "--json", "--store", str(store), *options]
+        result = runner.invoke(cli, asked)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert all(e["in_scope"] for e in data["route"]["edits"][:2])
+        return [e["text"] for e in data["edits"]]
+
+    assert len(prompt_facts()) == 1  # one edit of the subject, the best
+    assert sorted(prompt_facts("--edits-per-subject", "all")) == sorted([EIFFEL, tall])
+    assert len(prompt_facts("--edits-per-subject", "all", "--max-edits", "1")) == 1
+    bad = runner.invoke(cli, ["ask", "Where?", "--edits-per-subject", "0", "--store", str(store)])
+    assert bad.exit_code == 2 and "not a whole number from 1 to 32, or 'all'" in bad.output
 
     missing = runner.invoke(
         cli, ["ask", "Where?", "--model", "no-such-org/no-such-model", "--store", str(store)]

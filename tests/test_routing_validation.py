@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import replace
@@ -50,6 +51,7 @@ def test_head_flag_measures_another_head(
             [
                 *("--head", str(tmp_path / "head"), "--data", str(data)),
                 *("--sets", "ROME", "--routers", "learnt", "--out", str(tmp_path / "r.json")),
+                *("--edits-per-subject", "all"),
             ]
         )
     finally:
@@ -60,10 +62,21 @@ def test_head_flag_measures_another_head(
     assert results["head"]["threshold"] == 0.93 and results["args"]["head"].endswith("head")
     (row,) = results["rows"]
     assert row["set"] == "ROME CounterFact dev" and row["router"]["threshold"] == 0.93
+    assert row["edits_per_subject"] is None  # --edits-per-subject all
+    # with no cap the prompt holds every in-scope edit (up to three; never more here), so
+    # "any wrong" and "prompt wrong" agree
+    assert row["selected_wrong_edit_rate"] == row["any_wrong_edit_rate"]
     printed = capsys.readouterr().out
     assert "gen@neighbour>=.95" in printed
     generality = validation.best_at(row["curve"], "neighborhood", 0.95)
     assert generality is not None and generality >= row["generality"]  # 0.93 keeps 0.95
+
+
+def test_edits_per_subject_takes_a_number_or_all(validation: ModuleType) -> None:
+    assert validation.per_subject("all") is None and validation.per_subject("2") == 2
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number from 1"):
+            validation.per_subject(bad)
 
 
 def test_missing_benchmark_files_give_one_line_before_any_run(

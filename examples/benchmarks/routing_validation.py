@@ -81,6 +81,7 @@ from memedit.evaluation import evaluate_routing
 from memedit.formats import EditCase, read_cases
 from memedit.router import HEAD_ENV, shipped_head
 from memedit.router_training import calibration_subject, heldout_subject
+from memedit.selection import DEFAULT_PER_SUBJECT
 from memedit.triple_cases import crowded_cases, triple_cases
 
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -108,6 +109,8 @@ COLUMNS = (
     ("question_specificity", "q-spec"),
     ("wrong_edit_rate", "wrong edit"),
     ("any_wrong_edit_rate", "any wrong"),
+    ("selected_own_edit_rate", "prompt own"),
+    ("selected_wrong_edit_rate", "prompt wrong"),
 )
 
 
@@ -200,6 +203,15 @@ def rate(report: dict[str, Any], key: str) -> float | None:
     return value
 
 
+def per_subject(value: str) -> int | None:
+    """--edits-per-subject: a whole number from 1, or "all" (None: no cap)."""
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1, or 'all'")
+    return int(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the shared benchmark folder")
@@ -211,6 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument(
         "--head", type=Path, help="a router head folder to measure instead of the shipped one"
+    )
+    parser.add_argument(
+        "--edits-per-subject",
+        type=per_subject,
+        default=DEFAULT_PER_SUBJECT,
+        help="the wrapper's setting the 'prompt own' / 'prompt wrong' columns assume "
+        "(a number, or 'all'; default %(default)s)",
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -242,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 router=router,
                 distractors=distractors,
                 questions=name not in WITHOUT_QUESTION_FORMS,
+                edits_per_subject=args.edits_per_subject,
             ).to_dict()
             rows.append({"set": name, **report})
     results = {
