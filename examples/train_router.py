@@ -46,7 +46,7 @@ the cosines are cached). With --no-triples it is chosen on edits of all 23 relat
 
 --cloze-share S trains on the share S of the cloze negatives (default 1; 0 makes none,
 as an earlier head was made: its relation specificity on KnowEdit and the triples was
-lower; the README has the figures).
+lower; docs/scope-classifier-history.md has the figures).
 --kind-weight KIND=W (repeatable) weighs one kind of training query's pairs in the
 fit as if each were there W times; it replaces that kind's default weight and leaves
 the other defaults ("--kind-weight question_specificity=1" weighs those questions like
@@ -58,7 +58,7 @@ with the full tier at a weight chosen on the held-aside edits (0 among the choic
 then the head has none). It is not what ships:
 it raised the held-aside worst-case figure (0.858 -> 0.867) and generality on some
 validation sets, but lowered locality on others and did no better on the clean
-hand-written test set, at 10% more route time (the README has the figures).
+hand-written test set, at 10% more route time (docs/scope-classifier-history.md has the figures).
 Then measure with `memedit eval routing` on counterfact/val.json and the
 KnowEdit held-out records (see the README's figures).
 """
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cross-encoder",
         action="store_true",
         help="also fine-tune a cross-encoder for the second look (20 more minutes; measured "
-        "in the README, not shipped)",
+        "in docs/scope-classifier-history.md, not shipped)",
     )
     parser.add_argument(
         "--triples",

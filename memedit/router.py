@@ -24,7 +24,7 @@ edit's question part. The classifier then decides, per candidate:
     scope (a query is about one fact), so a paraphrase among its subject's other edits
     costs one pair, not three.
     The shallow reading was chosen by measurement: on training edits held
-    aside it did better than the whole encoder's (the README has both). This is what tells a
+    aside it did better than the whole encoder's (docs/scope-classifier-history.md has both). This is what tells a
     paraphrase ("Toko Yasuda is incredible at") from a neighbour that shares the
     relation but not the subject ("John Lennon performs on the") and from a
     question on the same subject but another relation ("The gender of Jallal is"
@@ -32,7 +32,7 @@ edit's question part. The classifier then decides, per candidate:
     ``--cross-encoder`` also carries a cross-encoder (the same transformer with
     its top layers fine-tuned, :class:`CrossTier`); the one pass then gives both
     readings, and the second look's score is their weighted mean (measured, not
-    shipped: see the README). Scores are probabilities; the threshold was chosen on
+    shipped: see docs/scope-classifier-history.md). Scores are probabilities; the threshold was chosen on
     training data held aside (``threshold`` in the head's JSON).
 
 ``learnt-fast``

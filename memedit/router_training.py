@@ -1166,7 +1166,7 @@ def choose_relation_evidence(
 
     Not the worst goal metric over both groups: that is the unseen relation specificity, and
     raising it at any price costs the known generality much more than the hand-written
-    questions gain (measured: the README's *Relation evidence*)."""
+    questions gain (measured: *Relation evidence* in docs/scope-classifier-history.md)."""
     base = known.rates(None, head.threshold)
     tried = []
     for evidence in evidence_grid():
