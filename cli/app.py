@@ -606,7 +606,9 @@ def pull(
 @mode_options
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=64, show_default=True)
 @click.option(
-    "--show-route", is_flag=True, help="Also show the nearest edits and the scope decision."
+    "--show-route",
+    is_flag=True,
+    help="Also show the nearest edits, the scope decision and the edits put in the prompt.",
 )
 @click.option("--remember", is_flag=True, help="Save --model as this store's default model.")
 @store_option
@@ -653,6 +655,8 @@ def ask(
         return
     if show_route and answer.route is not None:
         _print_route(answer.route)
+        if answer.edits:  # the wrapper's choice among the in-scope edits (memedit.selection)
+            click.echo("in the prompt: " + ", ".join(e.id for e in answer.edits))
         click.echo(f"answered by: {answer.mode}")
     click.echo(answer.text)
 

@@ -423,6 +423,8 @@ def test_ask(toy: ToyModel, tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     lines = shown.output.strip().splitlines()
     assert lines[0].startswith("IN SCOPE") and lines[-2:] == ["answered by: in_context", "Rome"]
+    (eiffel,) = EditStore(store).edits()
+    assert lines[-3] == f"in the prompt: {eiffel.id}"
     data = json.loads(
         runner.invoke(
             cli,
