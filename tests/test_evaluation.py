@@ -301,31 +301,34 @@ def test_stored_facts_know_which_prompts_ask_a_stored_edits_question() -> None:
     assert list(named_subjects("The twin city of Riga is", {"Warsaw": 1})) == []
 
 
+RIGA_TWIN = ("Riga", "Riga is a twin city of", "Riga is twinned with", "Warsaw", "Tallinn")
+
+
+def counterfact_file(tmp_path: Path, *records: tuple[str, str, str, str, str, str]) -> Path:
+    """A CounterFact file of (subject, prompt, rephrase, new target, true target, locality
+    prompt) records."""
+    keys = ("subject", "prompt", "rephrase_prompt", "target_new", "ground_truth", "locality_prompt")
+    path = tmp_path / "cf.json"
+    rows = [{"case_id": n, **dict(zip(keys, r, strict=True))} for n, r in enumerate(records)]
+    path.write_text(json.dumps(rows))
+    return path
+
+
 def test_locality_prompts_that_ask_another_stored_edits_question_are_left_out(
     tmp_path: Path,
 ) -> None:
-    records = [
-        {
-            "case_id": 0,
-            "subject": "Riga",
-            "prompt": "Riga is a twin city of",
-            "rephrase_prompt": "Riga is twinned with",
-            "target_new": "Warsaw",
-            "ground_truth": "Tallinn",
-            "locality_prompt": "The official language of Latvia is",
-        },
-        {
-            "case_id": 1,
-            "subject": "Oslo",
-            "prompt": "The twin city of Oslo is",
-            "rephrase_prompt": "Oslo is twinned with",
-            "target_new": "Barcelona",
-            "ground_truth": "Stockholm",
-            "locality_prompt": "The twin city of Riga is",  # asks case 0's question
-        },
-    ]
-    path = tmp_path / "cf.json"
-    path.write_text(json.dumps(records))
+    path = counterfact_file(
+        tmp_path,
+        (*RIGA_TWIN, "The official language of Latvia is"),
+        (
+            "Oslo",
+            "The twin city of Oslo is",
+            "Oslo is twinned with",
+            "Barcelona",
+            "Stockholm",
+            "The twin city of Riga is",
+        ),  # asks case 0's question
+    )
     report = evaluate_routing(read_cases(path), 10, router="threshold", latency_queries=2)
     assert report["locality_left_out"] == {"neighborhood": 1}
     assert report["counts"]["neighborhood"] == 1 and report["locality"]["neighborhood"] == 1.0
@@ -383,28 +386,18 @@ def test_any_wrong_edit_counts_other_edits_in_scope_beside_the_right_one() -> No
 def test_eval_routing_reports_the_prompt_under_an_edits_per_subject_setting(
     tmp_path: Path,
 ) -> None:
-    records = [
-        {
-            "case_id": 0,
-            "subject": "Riga",
-            "prompt": "Riga is a twin city of",
-            "rephrase_prompt": "Riga is twinned with",
-            "target_new": "Warsaw",
-            "ground_truth": "Tallinn",
-            "locality_prompt": "The twin city of Oslo is",
-        },
-        {
-            "case_id": 1,
-            "subject": "Riga",
-            "prompt": "The official language of Riga is",
-            "rephrase_prompt": "In Riga, people speak",
-            "target_new": "Swedish",
-            "ground_truth": "Latvian",
-            "locality_prompt": "The official language of Oslo is",
-        },
-    ]
-    path = tmp_path / "cf.json"
-    path.write_text(json.dumps(records))
+    path = counterfact_file(  # two edits on one subject
+        tmp_path,
+        (*RIGA_TWIN, "The twin city of Oslo is"),
+        (
+            "Riga",
+            "The official language of Riga is",
+            "In Riga, people speak",
+            "Swedish",
+            "Latvian",
+            "The official language of Oslo is",
+        ),
+    )
     runner = CliRunner()
     low = ["eval", "routing", "--data", str(path), "--edits", "10", "--router", "threshold"]
     low += ["--threshold", "0.01", "--json"]  # both edits in scope of every query
