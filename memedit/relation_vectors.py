@@ -92,6 +92,19 @@ def subject_window(text: str, spans: Sequence[Span]) -> Span:
     return min(a for a, _ in naming), max(b for _, b in naming)
 
 
+def subject_part(text: str, subject: str | None) -> str | None:
+    """The part of ``text`` that names ``subject`` (:func:`subject_window`), when that is
+    less than all of it: "Shree Pundalik, that was from" in "It is monotypic within the
+    genus Kenopia. Shree Pundalik, that was from". None when the subject is not named, or
+    named in every sentence."""
+    spans = subject_spans(text, subject)
+    if not spans:
+        return None
+    start, end = subject_window(text, spans)
+    part = text[start:end].strip()
+    return part if part and part != text.strip() else None
+
+
 def pooled_tokens(
     text: str, offsets: Sequence[Span], subject: str | None, *, window: bool
 ) -> np.ndarray:

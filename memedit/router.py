@@ -75,7 +75,7 @@ DEFAULT_TOP_K = 5
 # or past the first top_m candidates, so out of scope without a look; the fast tier alone;
 # the second look; unsure, but left unread because a better candidate was in scope first
 # (its fast score, capped below the threshold).
-BASES = ("similarity", "gated", "fast", "second look", "unread")
+BASES = ("similarity", "gated", "fast", "second look", "unread", "subject window")
 EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
 SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first

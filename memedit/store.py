@@ -32,8 +32,9 @@ from memedit.errors import (
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
 from memedit.relation_vectors import RECIPE as RELATION_RECIPE
-from memedit.relation_vectors import embed_with_relations, relation_vector
+from memedit.relation_vectors import embed_with_relations, relation_vector, subject_part
 from memedit.router import (
+    RoutedEdit,
     RouteResult,
     ScopeClassifier,
     classifier_from_config,
@@ -46,6 +47,7 @@ from memedit.stores.sqlite import without_former_default
 
 MAX_BATCH_EDITS = 5_000_000
 MAX_QUERY_BYTES = 16_384
+WINDOW_CANDIDATES = 3  # the nearest edits whose subject's part of a query is routed again
 PROGRESS_MIN_EDITS = 256
 OnConflict = Literal["skip", "replace", "fail"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("skip", "replace", "fail")
@@ -444,27 +446,77 @@ class EditStore:
 
     # -- routing ---------------------------------------------------------------------
     def route(
-        self, query: str, *, k: int | None = None, threshold: float | None = None
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        threshold: float | None = None,
+        windows: bool = True,
     ) -> RouteResult:
-        """The nearest live edits to ``query`` and whether it is in scope of any."""
-        return self.route_many([query], k=k, threshold=threshold)[0]
+        """The nearest live edits to ``query`` and whether it is in scope of any (``windows``:
+        see :meth:`route_many`)."""
+        return self.route_many([query], k=k, threshold=threshold, windows=windows)[0]
 
     def route_many(
-        self, queries: Sequence[str], *, k: int | None = None, threshold: float | None = None
+        self,
+        queries: Sequence[str],
+        *,
+        k: int | None = None,
+        threshold: float | None = None,
+        windows: bool = True,
     ) -> list[RouteResult]:
         """Route a batch of queries: one encoder call for them all (and, with the learnt
-        router, one more per round of second looks, each round one pair per unsure query)."""
+        router, one more per round of second looks, each round one pair per unsure query).
+
+        With ``windows``, a query left out of scope whose nearest edits' subject it names
+        in only some of its sentences or lines is routed again on that part (one more
+        encoder call for all such parts); an edit the part is in scope of is taken, with
+        basis "subject window". Text around the question ("It is monotypic within the
+        genus Kenopia. Shree Pundalik, that was from", "User: ...\nAssistant:") then does
+        not hide it.
+        """
         router, vectors, found = self._nearest(queries, k)
         if not queries:
             return []
-        return router.decide(list(queries), vectors, found, self.embedder, threshold)
+        results = router.decide(list(queries), vectors, found, self.embedder, threshold)
+        return self._look_at_windows(results, k, threshold) if windows else results
+
+    def _look_at_windows(
+        self, results: list[RouteResult], k: int | None, threshold: float | None
+    ) -> list[RouteResult]:
+        """:meth:`route_many`'s second pass over the parts of out-of-scope queries that
+        name their nearest edits' subjects."""
+        asked: dict[str, list[tuple[int, str]]] = {}  # part -> (query, candidate edit id)
+        for n, result in enumerate(results):
+            if result.in_scope:
+                continue
+            for routed in result.edits[:WINDOW_CANDIDATES]:
+                part = subject_part(result.query, routed.edit.subject)
+                if part is not None:
+                    asked.setdefault(part, []).append((n, routed.id))
+        if not asked:
+            return results
+        parts = list(asked)
+        router, vectors, found = self._nearest(parts, k)
+        found_again = router.decide(parts, vectors, found, self.embedder, threshold)
+        taken: dict[int, RoutedEdit] = {}
+        for part, again in zip(parts, found_again, strict=True):
+            for n, edit_id in asked[part]:
+                match = next((r for r in again.matched if r.id == edit_id), None)
+                if match is not None and (n not in taken or match.score > taken[n].score):
+                    taken[n] = replace(match, basis="subject window")
+        for n, routed in taken.items():  # every other candidate is out of scope, below it
+            old = results[n]
+            rest = tuple(r for r in old.edits if r.id != routed.id)
+            results[n] = RouteResult(old.query, True, (routed, *rest), old.threshold)
+        return results
 
     def route_sweep(
         self, queries: Sequence[str], thresholds: Sequence[float]
     ) -> list[list[tuple[str | None, float]]]:
         """For each threshold, each query's best edit (its id, None without candidates) and
-        score, as :meth:`route_many` at that threshold would rank them, from one routing pass:
-        what calibration compares thresholds with."""
+        score, as :meth:`route_many` at that threshold would rank them without ``windows``,
+        from one routing pass: what calibration compares thresholds with."""
         router, vectors, found = self._nearest(queries)
         if not queries:
             return [[] for _ in thresholds]

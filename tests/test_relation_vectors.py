@@ -8,7 +8,13 @@ import pytest
 
 from memedit.embedder import Embedder
 from memedit.errors import EmbedderError
-from memedit.relation_vectors import pooled_tokens, relation_vector, subject_spans, subject_window
+from memedit.relation_vectors import (
+    pooled_tokens,
+    relation_vector,
+    subject_part,
+    subject_spans,
+    subject_window,
+)
 
 
 def _pooled_words(embedder: Embedder, text: str, subject: str, window: bool) -> list[str]:
@@ -32,6 +38,17 @@ def test_subject_window_is_the_sentence_or_line_naming_the_subject() -> None:
     low, high = subject_window(templated, subject_spans(templated, "Zampa"))
     assert templated[low:high] == "Q: Where was Zampa made?"
     assert subject_window(text, []) == (0, len(text))
+
+
+def test_subject_part_is_the_window_only_when_it_leaves_something_out() -> None:
+    text = "SANA launched its website in 1997. The original language of Zampa is"
+    assert subject_part(text, "Zampa") == "The original language of Zampa is"
+    assert subject_part("User: Where was Zampa made?\nAssistant:", "Zampa") == (
+        "User: Where was Zampa made?"
+    )
+    assert subject_part("The original language of Zampa is", "Zampa") is None  # all of it
+    assert subject_part(text, "Toko Yasuda") is None  # not named
+    assert subject_part(text, None) is None
 
 
 def test_relation_vectors_pool_the_content_words_outside_the_subject(embedder: Embedder) -> None:

@@ -226,7 +226,10 @@ def _min_goal(report: dict[str, object]) -> float:
 @pytest.mark.slow
 def test_learnt_router_beats_the_cosine_threshold_on_held_out_data() -> None:
     """CounterFact val (never trained on) and held-out KnowEdit subjects: the learnt head
-    lifts the worst of reliability, generality and locality well above the threshold's."""
+    lifts the worst of reliability, generality and locality well above the threshold's.
+    Locality includes questions on another relation of the subject: with the subject
+    windows, the threshold reaches 0.95 on CounterFact's paraphrases and neighbours among
+    300 edits, but those questions it cannot tell apart."""
     counterfact = read_cases(shared_data("counterfact/val.json"))[:300]
     knowedit = [
         c
@@ -234,9 +237,9 @@ def test_learnt_router_beats_the_cosine_threshold_on_held_out_data() -> None:
         if heldout_subject(c.draft.subject)
     ][:150]
     for cases in (counterfact, knowedit):
-        learnt = evaluate_routing(cases, len(cases), latency_queries=0).to_dict()
+        learnt = evaluate_routing(cases, len(cases), latency_queries=0, questions=True).to_dict()
         cosine = evaluate_routing(
-            cases, len(cases), router="threshold", latency_queries=0
+            cases, len(cases), router="threshold", latency_queries=0, questions=True
         ).to_dict()
         assert learnt["router"]["kind"] == "learnt"
         assert learnt["reliability"] >= 0.99

@@ -638,3 +638,26 @@ def test_route_sweep_ranks_as_routing_at_each_threshold_does(store: EditStore) -
     assert store.route_sweep([], thresholds) == [[], [], []]
     with pytest.raises(MemeditError, match="non-empty"):
         store.route_sweep(["  "], thresholds)
+
+
+def test_text_around_a_question_does_not_hide_its_edit(store: EditStore) -> None:
+    """A query left out of scope that names an edit's subject in one of its sentences (or
+    lines) is routed again on that part: ROME's paraphrases come after an unrelated one."""
+    edit = store.add(
+        subject="Concha Espina", prompt="Concha Espina passed away at", target="Melbourne"
+    )
+    store.add(subject="Housos", prompt="Housos originated in", target="Spain")
+    query = 'PowerShell example:\n function doc($g = 1.21) {\n   "$g gigawatts? Concha Espina passed away in'
+    first = store.route(query, windows=False)
+    assert not first.in_scope and first.edits[0].id == edit.id
+    routed = store.route(query)
+    assert routed.in_scope and routed.edits[0].id == edit.id
+    assert routed.edits[0].basis == "subject window" and routed.edits[0].score >= routed.threshold
+    assert [e.id for e in routed.edits[1:]] == [e.id for e in first.edits if e.id != edit.id]
+    # a part that is out of scope too leaves the query out; so does naming no subject
+    other = 'PowerShell example:\n function doc($g = 1.21) {\n   "$g gigawatts? Who painted Concha Espina?'
+    assert not store.route(other).in_scope
+    assert not store.route("PowerShell example:\n Who wrote the Iliad?").in_scope
+    batch = store.route_many([query, other, "Concha Espina passed away in"])
+    assert [r.in_scope for r in batch] == [True, False, True]
+    assert batch[2].edits[0].basis != "subject window"  # in scope as it is
