@@ -235,10 +235,9 @@ def _rates(
             hits[query.kind].append(right)
             if query.kind != "portability":
                 wrong.append(in_scope and not right)
-                beside.append(any(e.score >= cut and e.id != own for e in result.edits))
-                chosen = select_edits(
-                    [e for e in result.edits if e.score >= cut], per_subject=edits_per_subject
-                )
+                reached = [e for e in result.edits if e.score >= cut]
+                beside.append(any(e.id != own for e in reached))
+                chosen = select_edits(reached, per_subject=edits_per_subject)
                 chosen_own.append(any(e.id == own for e in chosen))
                 chosen_other.append(any(e.id != own for e in chosen))
     rate = {kind: float(np.mean(v)) for kind, v in hits.items() if v}

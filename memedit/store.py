@@ -475,14 +475,19 @@ class EditStore:
         genus Kenopia. Shree Pundalik, that was from", "User: ...\nAssistant:") then does
         not hide it.
         """
-        router, vectors, found = self._nearest(queries, k)
+        config = self.config  # one read: both passes route with the same classifier
+        router, vectors, found = self._nearest(queries, k, config)
         if not queries:
             return []
         results = router.decide(list(queries), vectors, found, self.embedder, threshold)
-        return self._look_at_windows(results, k, threshold) if windows else results
+        return self._look_at_windows(results, k, threshold, config) if windows else results
 
     def _look_at_windows(
-        self, results: list[RouteResult], k: int | None, threshold: float | None
+        self,
+        results: list[RouteResult],
+        k: int | None,
+        threshold: float | None,
+        config: Mapping[str, Any],
     ) -> list[RouteResult]:
         """:meth:`route_many`'s second pass over the parts of out-of-scope queries that
         name their nearest edits' subjects."""
@@ -497,7 +502,7 @@ class EditStore:
         if not asked:
             return results
         parts = list(asked)
-        router, vectors, found = self._nearest(parts, k)
+        router, vectors, found = self._nearest(parts, k, config)
         found_again = router.decide(parts, vectors, found, self.embedder, threshold)
         taken: dict[int, RoutedEdit] = {}
         for part, again in zip(parts, found_again, strict=True):
@@ -532,13 +537,16 @@ class EditStore:
         ]
 
     def _nearest(
-        self, queries: Sequence[str], k: int | None = None
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> tuple[ScopeClassifier, np.ndarray, list[list[SearchHit]]]:
         """What routing starts from: the store's classifier, and the queries' vectors and
         nearest live edits (``k``, or the classifier's top_k; none for no queries), with one
-        config read."""
+        config read (none when the caller's ``config`` is given)."""
         self._check_queries(queries)
-        config = self.config
+        config = self.config if config is None else config
         router = classifier_from_config(config.get("router"))
         if k is not None and not 1 <= k <= 100:
             raise MemeditError(f"k must be between 1 and 100; got {k}.")
