@@ -18,10 +18,11 @@ from memedit import __version__
 from memedit.edits import Edit, EditDraft
 from memedit.errors import MemeditError
 from memedit.formats import FORMATS
-from memedit.router import RouteResult
+from memedit.router import BASES, RouteResult
 from memedit.store import ON_CONFLICT, EditStore, OnConflict, import_into
 
 F = TypeVar("F", bound=Callable[..., Any])
+BASIS_WIDTH = max(map(len, BASES))  # the route table's "how the score was reached" column
 
 
 class MemeditGroup(click.Group):
@@ -162,6 +163,12 @@ def cli() -> None:
     help="A relation id or name (e.g. P190); edits on the same subject and relation conflict.",
 )
 @click.option("--tag", "tags", multiple=True, help="Tag the edit(s); repeatable.")
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    help='Another name of the subject that queries may use ("MJ"); repeatable.',
+)
 @click.option("--source", help="Where the fact comes from.")
 @click.option(
     "-f",
@@ -192,6 +199,7 @@ def add(
     target: str | None,
     relation: str | None,
     tags: tuple[str, ...],
+    aliases: tuple[str, ...],
     source: str | None,
     file: Path | None,
     fmt: str,
@@ -208,6 +216,7 @@ def add(
     \b
     Examples:
         memedit add "The Eiffel Tower is located in Rome."
+        memedit add "Michael Jordan played for the Lakers." --alias MJ
         memedit add --subject "Toko Yasuda" --prompt "Toko Yasuda plays the" --target piano
         memedit add --file edits.jsonl --tag batch-1
         memedit add --file ../shared/data/counterfact/val.json --format counterfact
@@ -221,6 +230,10 @@ def add(
         )
     if file is None and fmt != "auto":
         raise click.UsageError("--format only applies to --file.")
+    if file is not None and aliases:
+        raise click.UsageError(
+            "--alias names one edit's subject; in a file, give each record its 'aliases'."
+        )
     with _open(store_path, create=True) as store:
         if file is not None:
             result = store.add_file(file, fmt, tags=tags, skip_invalid=skip_invalid)
@@ -233,6 +246,7 @@ def add(
                 relation=relation,
                 source=source,
                 tags=tags,
+                aliases=aliases,
             )
             result = store.add_many([draft])
     if as_json:
@@ -304,6 +318,7 @@ def _describe(edit: Edit) -> list[tuple[str, str]]:
         ("id", edit.id),
         ("text", edit.text),
         ("subject", edit.subject or "-"),
+        ("aliases", ", ".join(edit.aliases) or "-"),
         ("prompt", edit.prompt or "-"),
         ("target", edit.target or "-"),
         ("relation", edit.relation or "-"),
@@ -377,10 +392,20 @@ def rm(edit_ids: tuple[str, ...], store_path: Path | None, as_json: bool) -> Non
     type=click.FloatRange(-1.0, 1.0),
     help="Override the router's similarity threshold for this query.",
 )
+@click.option(
+    "--context",
+    metavar="MESSAGE",
+    help='The message before the query, for a follow-up question ("Where was he born?").',
+)
 @store_option
 @json_option
 def route(
-    query: str, k: int | None, threshold: float | None, store_path: Path | None, as_json: bool
+    query: str,
+    k: int | None,
+    threshold: float | None,
+    context: str | None,
+    store_path: Path | None,
+    as_json: bool,
 ) -> None:
     """Show where a query would be routed: the nearest edits, their scores, in scope or not.
 
@@ -388,9 +413,10 @@ def route(
     Examples:
         memedit route "Where is the Eiffel Tower?"
         memedit route "Who plays the piano?" -k 10 --json
+        memedit route "Where was he born?" --context "Tell me about Mozart."
     """
     with _open(store_path, create=False) as store:
-        result = store.route(query, k=k, threshold=threshold)
+        result = store.route(query, k=k, threshold=threshold, context=context)
     if as_json:
         _print_json(result.to_dict())
         return
@@ -403,7 +429,7 @@ def _print_route(result: RouteResult) -> None:
     learnt = any(routed.basis not in (None, "similarity") for routed in result.edits)
     for routed in result.edits:
         mark = "*" if routed.in_scope else " "
-        basis = f"{routed.basis or '':<11}  " if learnt else ""
+        basis = f"{routed.basis or '':<{BASIS_WIDTH}}  " if learnt else ""
         click.echo(f"{mark} {routed.score:6.3f}  {basis}{routed.id}  {_short(routed.text, 60)}")
         if routed.via is not None:
             click.echo(

@@ -8,6 +8,8 @@ A bundle holds::
     vectors.safetensors   optional: float32 [n_edits, dimension], row i for line i
     relations.safetensors optional, beside the vectors (format version 2): each edit's
                           relation vector (:mod:`memedit.relation_vectors`), row i for line i
+
+(format version 3: the same files, with edits that carry aliases of their subject)
     README.md             optional: a human-readable card (shown on the Hugging Face Hub)
 
 written as a zip (``.memedit``) or as a folder. Reading is defensive: every
@@ -45,7 +47,7 @@ from memedit.edits import Edit, edit_from_record, utc_now
 from memedit.errors import BundleError, MemeditError
 
 FORMAT_NAME = "memedit.bundle"
-FORMAT_VERSION = 2  # the newest this memedit reads and writes
+FORMAT_VERSION = 3  # the newest this memedit reads and writes
 MANIFEST = "manifest.json"
 EDITS = "edits.jsonl"
 VECTORS = "vectors.safetensors"
@@ -53,8 +55,10 @@ RELATIONS = "relations.safetensors"
 README = "README.md"
 MEMBERS = (MANIFEST, EDITS, VECTORS, RELATIONS, README)
 # The files each format version may hold. Version 2 added relations.safetensors; a bundle
-# without it is still written as version 1, which older memedits read.
-VERSION_MEMBERS = {1: (MANIFEST, EDITS, VECTORS, README), 2: MEMBERS}
+# without it is still written as version 1, which older memedits read. Version 3 holds the
+# same files, with edits that carry aliases of their subject (which older memedits would
+# drop); a bundle without any is written as version 1 or 2.
+VERSION_MEMBERS = {1: (MANIFEST, EDITS, VECTORS, README), 2: MEMBERS, 3: MEMBERS}
 
 MAX_BUNDLE_EDITS = 5_000_000
 MAX_DIMENSION = 8192
@@ -143,7 +147,7 @@ def bundle_files(
 ) -> dict[str, bytes]:
     """The bundle's files as bytes, manifest last (it checksums the others). ``relations``
     (with ``vectors`` only, and the ``relation_recipe`` that pooled them) makes a version 2
-    bundle; without them it is version 1."""
+    bundle; without them it is version 1; edits with aliases make it version 3."""
     files: dict[str, bytes] = {
         EDITS: "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in edits).encode(
             "utf-8"
@@ -169,7 +173,7 @@ def bundle_files(
         )
     manifest: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": 2 if relations is not None else 1,
+        "format_version": _format_version(edits, relations is not None),
         "memedit_version": memedit_version,
         "created": utc_now(),
         "embedder": embedder,
@@ -188,6 +192,14 @@ def bundle_files(
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     return files
+
+
+def _format_version(edits: Sequence[Edit], relations: bool) -> int:
+    """The oldest format version that holds these edits (and relation vectors, if any): what
+    older memedits can read, and refuse when they would lose something."""
+    if any(edit.aliases for edit in edits):
+        return 3
+    return 2 if relations else 1
 
 
 def write_bundle(

@@ -31,6 +31,8 @@ MAX_TEXT_BYTES = 4096
 MAX_TAGS = 32
 MAX_TAG_CHARS = 64
 MAX_SOURCE_CHARS = 512
+MAX_ALIASES = 16
+MAX_ALIAS_CHARS = 128
 
 Status = Literal["live", "superseded"]
 STATUSES: tuple[Status, ...] = ("live", "superseded")
@@ -102,6 +104,38 @@ def _clean_tags(tags: Any) -> tuple[str, ...]:
     return tuple(cleaned)
 
 
+def _clean_aliases(aliases: Any, subject: str | None) -> tuple[str, ...]:
+    """Other names of the subject ("MJ" for Michael Jordan): distinct, one line each, not the
+    subject itself."""
+    if aliases is None:
+        return ()
+    if isinstance(aliases, str) or not isinstance(aliases, list | tuple):
+        raise InvalidEditError("Edit aliases must be a list of strings.")
+    cleaned: list[str] = []
+    seen = {subject_key(subject)}
+    for alias in aliases:
+        alias = _clean("alias", alias)
+        if alias is None:
+            raise InvalidEditError("Edit aliases must be non-empty strings.")
+        if len(alias) > MAX_ALIAS_CHARS or "\n" in alias or "\t" in alias:
+            raise InvalidEditError(
+                f"Alias {alias[:20]!r}... is too long or spans lines (limit {MAX_ALIAS_CHARS} characters)."
+            )
+        if subject_key(alias) not in seen:
+            seen.add(subject_key(alias))
+            cleaned.append(alias)
+    if cleaned and subject is None:
+        raise InvalidEditError(
+            "Aliases are other names of the edit's subject, and this edit has none: give its "
+            "subject (with a prompt and target), or write the fact so that its subject comes first."
+        )
+    if len(cleaned) > MAX_ALIASES:
+        raise InvalidEditError(
+            f"An edit may carry at most {MAX_ALIASES} aliases; got {len(cleaned)}."
+        )
+    return tuple(cleaned)
+
+
 def relation_key(subject: str | None, prompt: str | None, relation: str | None) -> str | None:
     """A key equal for two phrasings of the same relation: an explicit relation
     id when given, else the relation :func:`memedit.question_forms.relation_of` reads in the
@@ -149,6 +183,7 @@ class EditDraft:
     relation: str | None = None
     source: str | None = None
     tags: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other names of the subject, for routing
     id: str | None = None
     created: str | None = None
 
@@ -167,6 +202,7 @@ class Edit:
     source: str | None = None
     tags: tuple[str, ...] = ()
     derived: bool = False  # subject/prompt/target were derived from free text
+    aliases: tuple[str, ...] = ()  # other names of the subject ("MJ"): queries may use them
     status: Status = "live"
     superseded_by: str | None = None
     content_hash: str = field(default="", compare=False)
@@ -198,6 +234,7 @@ class Edit:
         """The edit in memedit's own JSON schema (as in ``edits.jsonl`` and ``list --json``)."""
         data = asdict(self)
         data["tags"] = list(self.tags)
+        data["aliases"] = list(self.aliases)
         del data["content_hash"], data["conflict_key"]
         return data
 
@@ -239,6 +276,7 @@ def build_edit(draft: EditDraft) -> Edit:
             relation = relation or parsed.relation
             derived = True
     assert text is not None
+    aliases = _clean_aliases(draft.aliases, subject)
     if (prompt is None) != (target is None) and not derived:
         raise InvalidEditError("A structured edit needs both a prompt and a target.")
     edit_id = draft.id or new_ulid()
@@ -256,6 +294,7 @@ def build_edit(draft: EditDraft) -> Edit:
         source=source,
         tags=tags,
         derived=derived,
+        aliases=aliases,
     )
 
 
@@ -293,6 +332,8 @@ def edit_from_record(record: Mapping[str, Any]) -> Edit:
     if draft.text is None:
         raise InvalidEditError("A stored edit needs its text.")
     edit = build_edit(replace(draft, subject=None, prompt=None, target=None))
+    subject = _clean("subject", draft.subject)
+    aliases = _clean_aliases(record.get("aliases"), subject)
     # keep the stored fields exactly, rather than re-deriving them
     superseded_by = _clean("superseded_by", record.get("superseded_by"))
     if superseded_by is not None and not is_ulid(superseded_by):
@@ -300,7 +341,7 @@ def edit_from_record(record: Mapping[str, Any]) -> Edit:
     return Edit(
         id=edit.id,
         text=edit.text,
-        subject=_clean("subject", draft.subject),
+        subject=subject,
         prompt=_clean("prompt", draft.prompt),
         target=_clean("target", draft.target),
         relation=_clean("relation", draft.relation),
@@ -308,6 +349,7 @@ def edit_from_record(record: Mapping[str, Any]) -> Edit:
         source=edit.source,
         tags=edit.tags,
         derived=bool(record.get("derived", False)),
+        aliases=aliases,
         status=status,
         superseded_by=superseded_by,
     )

@@ -3,7 +3,8 @@
 Supported formats (detected from the first record, or named explicitly):
 
 ``jsonl``        memedit's schema, one object per line: ``text`` or ``prompt`` + ``target``,
-                 optional ``subject``, ``relation``, ``tags``, ``source`` (also a JSON array).
+                 optional ``subject``, ``relation``, ``tags``, ``aliases`` (other names of
+                 the subject), ``source`` (also a JSON array).
 ``counterfact``  EasyEdit CounterFact: ``prompt``, ``subject``, ``target_new``, ...
 ``knowedit``     KnowEdit: ``subject``, ``prompt``, ``target_new``, ``portability``, ``locality``;
                  WikiBio records (``concept``, ``labels``) too.
@@ -121,8 +122,10 @@ def _string(value: Any, where: str, name: str) -> str:
 
 def _from_jsonl(record: Record, where: str, source: str) -> list[EditDraft]:
     tags = record.get("tags") or ()
-    if isinstance(tags, str) or not isinstance(tags, list | tuple):
-        raise InputFormatError(f"{where}: 'tags' must be a list of strings.")
+    aliases = record.get("aliases") or ()
+    for name, value in (("tags", tags), ("aliases", aliases)):
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise InputFormatError(f"{where}: {name!r} must be a list of strings.")
     for key in ("text", "subject", "prompt", "target", "relation", "source", "id", "created"):
         if record.get(key) is not None:
             _string(record[key], where, key)
@@ -135,6 +138,7 @@ def _from_jsonl(record: Record, where: str, source: str) -> list[EditDraft]:
             relation=record.get("relation"),
             source=record.get("source") or source,
             tags=tuple(tags),
+            aliases=tuple(aliases),
             id=record.get("id"),
             created=record.get("created"),
         )

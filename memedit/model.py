@@ -90,6 +90,17 @@ def freeze(model: Any) -> Any:
     return model
 
 
+def _user_messages(messages: Sequence[Mapping[str, str]]) -> list[str]:
+    """The contents of a conversation's user messages, in order; a clear error for a list
+    that is not one."""
+    if not messages or any("role" not in m or "content" not in m for m in messages):
+        raise MemeditError("chat() takes a list of {'role': ..., 'content': ...} messages.")
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    if not users:
+        raise MemeditError("chat() needs at least one user message.")
+    return users
+
+
 def _pad_id(tokenizer: Any) -> int:
     if tokenizer.pad_token_id is not None:
         return int(tokenizer.pad_token_id)
@@ -194,9 +205,18 @@ class EditableModel(torch.nn.Module):
         self.counterfactual_template = template or PromptTemplate(chat=False)
 
     # -- routing -----------------------------------------------------------------------------
-    def route(self, query: str) -> RouteResult:
-        """Where ``query`` goes: the nearest edits with their scores, and whether it is in scope."""
-        return self.store.route(query)
+    def route(self, query: str, context: str | None = None) -> RouteResult:
+        """Where ``query`` goes: the nearest edits with their scores, and whether it is in scope
+        (``context``: the message before it, for a follow-up question; see
+        :meth:`memedit.store.EditStore.route_many`)."""
+        return self.store.route(query, context=context)
+
+    def route_conversation(self, messages: Sequence[Mapping[str, str]]) -> RouteResult:
+        """Where a conversation's last user message goes, with the user message before it as
+        its context: "Where was he born?" after "Tell me about Mozart." reaches an edit on
+        Mozart's birthplace."""
+        users = _user_messages(messages)
+        return self.route(users[-1], users[-2] if len(users) > 1 else None)
 
     def select_edits(self, route: RouteResult) -> tuple[RoutedEdit, ...]:
         """The in-scope edits to use, best first: the newest per subject+relation, the best
@@ -211,13 +231,18 @@ class EditableModel(torch.nn.Module):
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         mode: Mode | None = None,
         use_edits: bool = True,
+        route: RouteResult | None = None,
         **generate_kwargs: Any,
     ) -> Answer:
         """Answer a question: from the edits when it is in scope, from the base model otherwise.
 
         ``use_edits=False`` asks the base model as if the store were empty (for comparisons).
+        ``route``: where the query goes, when the caller has routed it already (:meth:`route`).
         """
-        route = self.route(query) if use_edits else None
+        if not use_edits:
+            route = None
+        elif route is None:
+            route = self.route(query)
         edits = self.select_edits(route) if route is not None else ()
         facts = [e.text for e in edits]
         mode = mode or self.mode
@@ -253,16 +278,16 @@ class EditableModel(torch.nn.Module):
         messages: Sequence[Mapping[str, str]],
         *,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        route: RouteResult | None = None,
         **generate_kwargs: Any,
     ) -> Answer:
-        """Answer the last user message of a conversation; in scope, the edits join the system message."""
+        """Answer the last user message of a conversation (routed by :meth:`route_conversation`
+        unless ``route`` is given); in scope, the edits join the system message."""
         history = [dict(m) for m in messages]
-        if not history or any("role" not in m or "content" not in m for m in history):
-            raise MemeditError("chat() takes a list of {'role': ..., 'content': ...} messages.")
-        users = [m for m in history if m["role"] == "user"]
-        if not users:
-            raise MemeditError("chat() needs at least one user message.")
-        route = self.route(users[-1]["content"])
+        if route is None:
+            route = self.route_conversation(history)
+        else:
+            _user_messages(history)
         edits = self.select_edits(route)
         if edits:
             context = self.template.context([e.text for e in edits])

@@ -74,8 +74,20 @@ DEFAULT_TOP_K = 5
 # How a candidate's score was reached: the cosine itself (threshold router); below the gate
 # or past the first top_m candidates, so out of scope without a look; the fast tier alone;
 # the second look; unsure, but left unread because a better candidate was in scope first
-# (its fast score, capped below the threshold).
-BASES = ("similarity", "gated", "fast", "second look", "unread", "subject window")
+# (its fast score, capped below the threshold); in scope of a part of the query, routed again
+# by EditStore.route_many: the sentences that name the subject, the last clause, the query
+# with an alias of the subject replaced by it, a follow-up's question with its pronoun resolved.
+BASES = (
+    "similarity",
+    "gated",
+    "fast",
+    "second look",
+    "unread",
+    "subject window",
+    "question part",
+    "alias",
+    "follow-up",
+)
 EXACT_SIMILARITY = 0.98  # the edit's own question, up to case and punctuation
 SCALAR_NAMES = ("similarity", "subject_evidence", "name_evidence", "is_nearest")
 SCALARS = len(SCALAR_NAMES)  # the last feature columns, similarity first

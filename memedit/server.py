@@ -143,6 +143,7 @@ class EditRequest(BaseModel):
     relation: str | None = None
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)  # other names of the subject
 
 
 # -- response bodies -----------------------------------------------------------------------------
@@ -507,11 +508,11 @@ def chat_work(
     counterfactual = editable.mode == "counterfactual"
 
     def work(job: Job) -> Result:
-        chosen: tuple[RoutedEdit, ...] = ()
-        if job.stream or counterfactual:
-            # The first chunk of a stream names the edits before generation starts, and the
-            # counterfactual decision needs the route; chat() and answer() route again themselves.
-            chosen = editable.select_edits(editable.route(question))
+        # Routed once, here: the first chunk of a stream names the edits before generation
+        # starts, and the counterfactual decision needs the route; chat() and answer() take it.
+        route = editable.route_conversation(messages)
+        chosen = editable.select_edits(route)
+        if job.stream:
             job.emit("meta", MemeditInfo.of(chosen))
         use_counterfactual = counterfactual and bool(chosen)
         tokenizer = editable.counterfactual_tokenizer if use_counterfactual else editable.tokenizer
@@ -530,9 +531,9 @@ def chat_work(
             **sampling.generate_kwargs(),
         }
         if use_counterfactual:
-            answer = editable.answer(question, **options)
+            answer = editable.answer(question, route=route, **options)
         else:
-            answer = editable.chat(messages, **options)
+            answer = editable.chat(messages, route=route, **options)
         prompt = tokenizer(answer.prompt, add_special_tokens=not template.uses_chat(tokenizer))
         return Result(
             streamer.text,
@@ -895,6 +896,7 @@ def _admin_routes(editable: EditableModel, admin_key: str) -> APIRouter:
             relation=body.relation,
             source=body.source,
             tags=tuple(body.tags),
+            aliases=tuple(body.aliases),
         )
         result = await run_in_threadpool(store.add_many, [draft])  # embedding is CPU work
         added = bool(result.added)

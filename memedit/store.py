@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +31,13 @@ from memedit.errors import (
 )
 from memedit.formats import read_edit_file
 from memedit.paths import default_store_path
+from memedit.query_parts import (
+    AliasIndex,
+    alias_question,
+    question_part,
+    resolved_question,
+    with_alias_resolved,
+)
 from memedit.relation_vectors import RECIPE as RELATION_RECIPE
 from memedit.relation_vectors import embed_with_relations, relation_vector, subject_part
 from memedit.router import (
@@ -47,7 +54,19 @@ from memedit.stores.sqlite import without_former_default
 
 MAX_BATCH_EDITS = 5_000_000
 MAX_QUERY_BYTES = 16_384
-WINDOW_CANDIDATES = 3  # the nearest edits whose subject's part of a query is routed again
+WINDOW_CANDIDATES = 3  # the nearest edits whose subject's parts of a query are routed again
+PartMaker = Callable[[str, Edit], str | None]  # (query, candidate edit) -> a part to route
+WINDOW_PARTS: tuple[tuple[PartMaker, str], ...] = (
+    (lambda text, edit: subject_part(text, edit.subject), "subject window"),
+    (lambda text, edit: question_part(text, edit.subject), "question part"),
+)
+ALIAS_PARTS: tuple[tuple[PartMaker, str], ...] = (
+    (with_alias_resolved, "alias"),
+    (alias_question, "alias"),
+)
+FOLLOW_UP_PARTS: tuple[tuple[PartMaker, str], ...] = (
+    (lambda text, edit: resolved_question(text, edit.subject), "follow-up"),
+)
 PROGRESS_MIN_EDITS = 256
 OnConflict = Literal["skip", "replace", "fail"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("skip", "replace", "fail")
@@ -151,6 +170,17 @@ def _settle_conflicts(tx: StoreTransaction, edits: Iterable[Edit]) -> list[tuple
     return superseded
 
 
+def _out_of_scope(results: Sequence[RouteResult]) -> dict[int, str]:
+    """The queries of ``results`` that are out of scope, by position."""
+    return {n: result.query for n, result in enumerate(results) if not result.in_scope}
+
+
+def _taking(result: RouteResult, routed: RoutedEdit) -> RouteResult:
+    """``result`` in scope of ``routed``, which goes first; the other candidates follow."""
+    rest = tuple(r for r in result.edits if r.id != routed.id)
+    return RouteResult(result.query, True, (routed, *rest), result.threshold)
+
+
 class EditStore:
     """A store of edits at a path: ``EditStore("my-store")`` opens or creates it.
 
@@ -200,6 +230,7 @@ class EditStore:
                 "Export it and import the bundle into a new store made with the other embedder to re-embed."
             )
         self._embedder = requested
+        self._aliases: tuple[list[Edit], AliasIndex] | None = None  # see _alias_index
 
     # -- basics ------------------------------------------------------------------
     @property
@@ -314,9 +345,13 @@ class EditStore:
         relation: str | None = None,
         tags: Iterable[str] = (),
         source: str | None = None,
+        aliases: Iterable[str] = (),
     ) -> Edit:
-        """Add one edit; returns the stored edit (the existing one when it was already there)."""
-        draft = EditDraft(text, subject, prompt, target, relation, source, tuple(tags))
+        """Add one edit; returns the stored edit (the existing one when it was already there).
+        ``aliases``: other names of its subject that queries may use (``Edit.aliases``)."""
+        draft = EditDraft(
+            text, subject, prompt, target, relation, source, tuple(tags), tuple(aliases)
+        )
         result = self.add_many([draft])
         return (result.added or result.duplicates)[0]
 
@@ -452,10 +487,14 @@ class EditStore:
         k: int | None = None,
         threshold: float | None = None,
         windows: bool = True,
+        context: str | None = None,
     ) -> RouteResult:
-        """The nearest live edits to ``query`` and whether it is in scope of any (``windows``:
-        see :meth:`route_many`)."""
-        return self.route_many([query], k=k, threshold=threshold, windows=windows)[0]
+        """The nearest live edits to ``query`` and whether it is in scope of any (``windows``
+        and ``context``: see :meth:`route_many`)."""
+        contexts = None if context is None else [context]
+        return self.route_many(
+            [query], k=k, threshold=threshold, windows=windows, contexts=contexts
+        )[0]
 
     def route_many(
         self,
@@ -464,57 +503,121 @@ class EditStore:
         k: int | None = None,
         threshold: float | None = None,
         windows: bool = True,
+        contexts: Sequence[str | None] | None = None,
     ) -> list[RouteResult]:
         """Route a batch of queries: one encoder call for them all (and, with the learnt
         router, one more per round of second looks, each round one pair per unsure query).
 
-        With ``windows``, a query left out of scope whose nearest edits' subject it names
-        in only some of its sentences or lines is routed again on that part (one more
-        encoder call for all such parts); an edit the part is in scope of is taken, with
-        basis "subject window". Text around the question ("It is monotypic within the
-        genus Kenopia. Shree Pundalik, that was from", "User: ...\nAssistant:") then does
-        not hide it.
+        With ``windows``, a query left out of scope is routed again on its parts about
+        one of its nearest edits' subject (one more encoder call for all such parts): the
+        sentences or lines that name the subject, when only some do (basis "subject
+        window"), and the last clause, when that names the subject or refers to it by a
+        pronoun (basis "question part", :func:`memedit.query_parts.question_part`). An edit
+        a part is in scope of is taken. Text around the question ("It is monotypic within
+        the genus Kenopia. Shree Pundalik, that was from", "User: ...\nAssistant:",
+        "Writing a report on Mozart - what's his birthplace?") then does not hide it.
+
+        A query still out of scope that names an edit's subject by one of its aliases
+        (``Edit.aliases``: "MJ" for Michael Jordan, given when the edit is added) is routed
+        again with the alias replaced by the subject, whole and its question part (basis
+        "alias"); an edit that is in scope of it is taken.
+
+        ``contexts``: for each query, the conversation's message before it (None: none),
+        for follow-up questions. A query still out of scope whose pronoun stands for a
+        subject its context names ("Where was he born?" after "Tell me about Mozart.") is
+        routed again with the pronoun resolved to each of the nearest edits' subjects that
+        the context names (basis "follow-up"). Only the question is routed so, never the
+        context: an edit the context alone is in scope of is not taken.
         """
-        config = self.config  # one read: both passes route with the same classifier
+        if contexts is not None and len(contexts) != len(queries):
+            raise ValueError(f"{len(contexts)} contexts for {len(queries)} queries")
+        config = self.config  # one read: every pass routes with the same classifier
         router, vectors, found = self._nearest(queries, k, config)
         if not queries:
             return []
         results = router.decide(list(queries), vectors, found, self.embedder, threshold)
-        return self._look_at_windows(results, k, threshold, config) if windows else results
+        if windows:
+            looks = _out_of_scope(results)
+            nearest = {n: [r.edit for r in results[n].edits] for n in looks}
+            self._take_parts(results, looks, nearest, WINDOW_PARTS, k, threshold, config)
+        aliases = self._alias_index()
+        if aliases is not None:
+            named = {n: aliases.named_in(text) for n, text in _out_of_scope(results).items()}
+            looks = {n: results[n].query for n, edits in named.items() if edits}
+            self._take_parts(results, looks, named, ALIAS_PARTS, k, threshold, config)
+        if contexts is not None:
+            looks = {
+                n: f"{contexts[n]}\n{query}"
+                for n, query in _out_of_scope(results).items()
+                if (contexts[n] or "").strip()
+            }
+            if looks:
+                _, _, near = self._nearest(list(looks.values()), k, config)
+                nearest = {n: [h.edit for h in hits] for n, hits in zip(looks, near, strict=True)}
+                self._take_parts(results, looks, nearest, FOLLOW_UP_PARTS, k, threshold, config)
+        return results
 
-    def _look_at_windows(
+    def _alias_index(self) -> AliasIndex | None:
+        """The live edits' aliases, indexed; built again only when the store changed. None
+        when no live edit has any."""
+        aliased = self.backend.aliased()
+        if not aliased:
+            return None
+        if self._aliases is None or self._aliases[0] is not aliased:
+            self._aliases = (aliased, AliasIndex(aliased))
+        return self._aliases[1]
+
+    def _take_parts(
         self,
         results: list[RouteResult],
+        texts: Mapping[int, str],
+        candidates: Mapping[int, Sequence[Edit]],
+        makers: Sequence[tuple[PartMaker, str]],
         k: int | None,
         threshold: float | None,
         config: Mapping[str, Any],
-    ) -> list[RouteResult]:
-        """:meth:`route_many`'s second pass over the parts of out-of-scope queries that
-        name their nearest edits' subjects."""
-        asked: dict[str, list[tuple[int, str]]] = {}  # part -> (query, candidate edit id)
-        for n, result in enumerate(results):
-            if result.in_scope:
-                continue
-            for routed in result.edits[:WINDOW_CANDIDATES]:
-                part = subject_part(result.query, routed.edit.subject)
-                if part is not None:
-                    asked.setdefault(part, []).append((n, routed.id))
+    ) -> None:
+        """In place: each of ``results`` (by position, in ``texts``) that a part of its text
+        puts in scope of a candidate (:meth:`_parts_in_scope`) takes that edit."""
+        if texts:
+            for n, routed in self._parts_in_scope(
+                texts, candidates, makers, k, threshold, config
+            ).items():
+                results[n] = _taking(results[n], routed)
+
+    def _parts_in_scope(
+        self,
+        texts: Mapping[int, str],
+        candidates: Mapping[int, Sequence[Edit]],
+        makers: Sequence[tuple[PartMaker, str]],
+        k: int | None,
+        threshold: float | None,
+        config: Mapping[str, Any],
+    ) -> dict[int, RoutedEdit]:
+        """For each text (by its query's position), the best of its first
+        ``WINDOW_CANDIDATES`` candidate edits that a part of it about that edit's subject
+        (each of ``makers``: a part, or None, and the basis it gives) is in scope of; all
+        the parts routed in one batch."""
+        # part -> (query, candidate edit id, basis)
+        asked: dict[str, list[tuple[int, str, str]]] = {}
+        for n, text in texts.items():
+            for edit in candidates[n][:WINDOW_CANDIDATES]:
+                for make, basis in makers:
+                    part = make(text, edit)
+                    if part is not None:
+                        asked.setdefault(part, []).append((n, edit.id, basis))
         if not asked:
-            return results
+            return {}
         parts = list(asked)
         router, vectors, found = self._nearest(parts, k, config)
         found_again = router.decide(parts, vectors, found, self.embedder, threshold)
         taken: dict[int, RoutedEdit] = {}
         for part, again in zip(parts, found_again, strict=True):
-            for n, edit_id in asked[part]:
+            for n, edit_id, basis in asked[part]:
                 match = next((r for r in again.matched if r.id == edit_id), None)
                 if match is not None and (n not in taken or match.score > taken[n].score):
-                    taken[n] = replace(match, basis="subject window")
-        for n, routed in taken.items():  # every other candidate is out of scope, below it
-            old = results[n]
-            rest = tuple(r for r in old.edits if r.id != routed.id)
-            results[n] = RouteResult(old.query, True, (routed, *rest), old.threshold)
-        return results
+                    taken[n] = replace(match, basis=basis)
+        return taken
 
     def route_sweep(
         self, queries: Sequence[str], thresholds: Sequence[float]

@@ -111,6 +111,12 @@ class StoreBackend(ABC):
         """All edits, oldest first."""
 
     @abstractmethod
+    def aliased(self) -> list[Edit]:
+        """The live edits that carry aliases of their subject (``Edit.aliases``): the same
+        list object until the store changes, so that callers can cache what they build
+        from it."""
+
+    @abstractmethod
     def count(self, *, live_only: bool = False) -> int:
         """How many edits are stored (or live)."""
 

@@ -151,9 +151,19 @@ def m005_relation_vectors(db: Database) -> None:
         db.execute("ALTER TABLE embeddings ADD COLUMN relation BLOB")
 
 
+@migrations()
+def m006_subject_aliases(db: Database) -> None:
+    """Edits may carry other names of their subject (``Edit.aliases``, a JSON list), which
+    routing looks for in queries; the index finds the few live edits that have any."""
+    if "edits" in db.table_names():
+        db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
+        db.execute(f"CREATE INDEX edits_aliased ON edits (seq) WHERE {_ALIASED}")
+
+
+_ALIASED = "status = 'live' AND aliases != '[]'"  # the live edits routing looks up aliases of
 _EDIT_COLUMNS = (
     "id", "text", "subject", "prompt", "target", "relation", "derived", "created",
-    "source", "tags", "status", "superseded_by", "content_hash", "conflict_key",
+    "source", "tags", "status", "superseded_by", "content_hash", "conflict_key", "aliases",
 )  # fmt: skip
 _SELECT = "SELECT seq, " + ", ".join(_EDIT_COLUMNS) + " FROM edits"
 
@@ -175,6 +185,7 @@ def _row_to_edit(row: sqlite3.Row | tuple[Any, ...]) -> Edit:
         superseded_by=values["superseded_by"],
         content_hash=values["content_hash"],
         conflict_key=values["conflict_key"],
+        aliases=tuple(json.loads(values["aliases"])),
     )
 
 
@@ -260,6 +271,7 @@ class _Transaction(StoreTransaction):
                     edit.superseded_by,
                     edit.content_hash,
                     edit.conflict_key,
+                    json.dumps(list(edit.aliases)),
                 ),
             )
             blobs.append((cursor.lastrowid, vector.tobytes()))
@@ -328,6 +340,7 @@ class SQLiteStore(StoreBackend):
         self._index: VectorIndex | None = None
         self._index_state: dict[str, int] = {}
         self._unsaved = 0
+        self._aliased: tuple[str | None, list[Edit]] | None = None  # (generation, edits)
         self._open(create, initial_config)
 
     @staticmethod
@@ -453,6 +466,17 @@ class SQLiteStore(StoreBackend):
         where = " WHERE status = 'live'" if live_only else ""
         for row in self._db().conn.execute(f"{_SELECT}{where} ORDER BY created, id"):
             yield _row_to_edit(row)
+
+    def aliased(self) -> list[Edit]:
+        """Read again only after a write (a new ``generation``): routing asks on every query."""
+        conn = self._db().conn
+        row = conn.execute("SELECT value FROM config WHERE key = 'generation'").fetchone()
+        generation = None if row is None else str(row[0])
+        cached = self._aliased
+        if cached is None or cached[0] != generation:  # read after it: never older than it
+            edits = [_row_to_edit(r) for r in conn.execute(f"{_SELECT} WHERE {_ALIASED}")]
+            cached = self._aliased = (generation, edits)
+        return cached[1]
 
     def count(self, *, live_only: bool = False) -> int:
         where = " WHERE status = 'live'" if live_only else ""

@@ -69,6 +69,11 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
     assert routed["edits"][0]["basis"] in table.splitlines()[1]
     out_of_scope = run(runner, "route", "How tall is Mount Everest?", "--store", store).output
     assert out_of_scope.startswith("out of scope")
+    # a follow-up question, with the message before it
+    follow_up = ["route", "In which city is it?", "--store", store]
+    assert run(runner, *follow_up).output.startswith("out of scope")
+    table = run(runner, *follow_up, "--context", "Tell me about the Eiffel Tower.").output
+    assert table.startswith("IN SCOPE") and "follow-up" in table.splitlines()[1]
 
     assert run(runner, "rm", edit_id, "--store", store).output.startswith(f"Removed {edit_id}")
     assert json.loads(run(runner, "list", "--json", "--store", store).output) == []

@@ -240,6 +240,27 @@ def test_chat_adds_the_edits_to_the_system_message(
     assert not out.routed and out.prompt == "<|user|> Where is the Big Ben? <|assistant|>"
 
 
+def test_chat_routes_a_follow_up_with_the_user_message_before_it(
+    eiffel_store: EditStore, chat_tokenizer: Any
+) -> None:
+    editable = EditableModel(random_model("llama", chat_tokenizer), chat_tokenizer, eiffel_store)
+    messages = [
+        {"role": "user", "content": "Tell me about the Eiffel Tower."},
+        {"role": "assistant", "content": "It is a tower."},
+        {"role": "user", "content": "In which city is it?"},
+    ]
+    assert not editable.route("In which city is it?").in_scope
+    route = editable.route_conversation(messages)
+    assert route.in_scope and route.edits[0].basis == "follow-up"
+    answer = editable.chat(messages, max_new_tokens=2)
+    assert answer.routed and EIFFEL in answer.prompt and answer.route == route
+    # a route given is used as it is: no edits for an out-of-scope one
+    alone = editable.route("In which city is it?")
+    assert not editable.chat(messages, route=alone, max_new_tokens=2).routed
+    with pytest.raises(MemeditError, match="at least one user message"):
+        editable.route_conversation([{"role": "system", "content": "Be brief."}])
+
+
 def _routed(text: str, score: float, created: str, **fields: Any) -> RoutedEdit:
     return RoutedEdit(build_edit(EditDraft(text=text, created=created, **fields)), score, True)
 

@@ -196,6 +196,20 @@ def test_edits_added_and_removed_while_serving_change_the_next_answer(
     replied = chat(client, "In which city is the Eiffel Tower?")
     assert replied["choices"][0]["message"]["content"] == "Rome"
     assert replied["memedit"]["edits"][0]["id"] == edit_id
+    # a follow-up question is routed with the user message before it
+    follow_up = {
+        "model": "toy",
+        "max_tokens": 4,
+        "messages": [
+            {"role": "user", "content": "Tell me about the Eiffel Tower."},
+            {"role": "assistant", "content": "It is a tower."},
+            {"role": "user", "content": "In which city is it?"},
+        ],
+    }
+    answered = client.post("/v1/chat/completions", json=follow_up).json()
+    assert answered["memedit"]["edits"][0]["id"] == edit_id
+    streamed = sse(client, "/v1/chat/completions", follow_up)
+    assert streamed[0]["memedit"]["edits"][0]["id"] == edit_id
     unrelated = complete(client, "Where is the Big Ben?")
     assert unrelated["choices"][0]["text"] == "London" and not unrelated["memedit"]["routed"]
 
@@ -343,6 +357,12 @@ def test_invalid_edits_get_the_library_message(client: httpx.Client) -> None:
     assert typo.status_code == 400 and "txt is not a known field" in typo.json()["error"]["message"]
     huge = client.post("/v1/edits", json={"text": "x" * 5000}, headers=ADMIN)
     assert huge.status_code == 400
+    nameless = client.post("/v1/edits", json={"text": "hello", "aliases": ["X"]}, headers=ADMIN)
+    assert nameless.status_code == 400 and "Aliases are" in nameless.json()["error"]["message"]
+    aliased = client.post(
+        "/v1/edits", json={"text": EIFFEL, "aliases": ["La Dame de Fer"]}, headers=ADMIN
+    )
+    assert aliased.status_code == 201 and aliased.json()["edit"]["aliases"] == ["La Dame de Fer"]
 
 
 def test_export_is_a_valid_bundle(client: httpx.Client, tmp_path: Path) -> None:

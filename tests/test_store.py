@@ -661,3 +661,40 @@ def test_text_around_a_question_does_not_hide_its_edit(store: EditStore) -> None
     batch = store.route_many([query, other, "Concha Espina passed away in"])
     assert [r.in_scope for r in batch] == [True, False, True]
     assert batch[2].edits[0].basis != "subject window"  # in scope as it is
+
+
+def test_a_question_after_its_context_reaches_its_edit(store: EditStore) -> None:
+    """The last clause of a chatty query is routed again, its pronoun resolved to the
+    subject the context names; a question there on another relation stays out of scope."""
+    edit = store.add("Wolfgang Amadeus Mozart was born in Vienna.")
+    store.add("The Game Boy was manufactured by Sega.")
+    query = "Writing a school report on Mozart - what's his birthplace?"
+    first = store.route(query, windows=False)
+    assert not first.in_scope and first.edits[0].id == edit.id
+    routed = store.route(query)
+    assert routed.in_scope and routed.edits[0].id == edit.id
+    assert routed.edits[0].basis == "question part" and routed.edits[0].score >= routed.threshold
+    other = "Writing a school report on Mozart - how many symphonies did he write?"
+    assert not store.route(other).in_scope
+
+
+def test_a_follow_up_question_reaches_the_edit_its_context_names(store: EditStore) -> None:
+    """With the message before it as context, "Where was he born?" is routed as a question
+    on the subject the context names; the context itself is never routed."""
+    edit = store.add("Wolfgang Amadeus Mozart was born in Vienna.")
+    store.add("Roger Federer is a citizen of Austria.")
+    context = "Tell me about Mozart."
+    assert not store.route("Where was he born?").in_scope
+    routed = store.route("Where was he born?", context=context)
+    assert routed.in_scope and routed.query == "Where was he born?"
+    assert routed.edits[0].id == edit.id and routed.edits[0].basis == "follow-up"
+    # another relation of the subject; a context in scope of the edit, the question not
+    assert not store.route("How many symphonies did he write?", context=context).in_scope
+    assert not store.route("How tall was he?", context="Where was Mozart born?").in_scope
+    batch = store.route_many(
+        ["Where was he born?", "Where was he born?", "Which country is he a citizen of?"],
+        contexts=[None, " ", "What do you know about Roger Federer?"],
+    )
+    assert [r.in_scope for r in batch] == [False, False, True]
+    with pytest.raises(ValueError, match="2 contexts for 1 queries"):
+        store.route_many(["Where was he born?"], contexts=["a", "b"])
