@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -83,57 +83,63 @@ def _clean(name: str, value: Any, *, required: bool = False) -> str | None:
     return value
 
 
-def _clean_tags(tags: Any) -> tuple[str, ...]:
-    if tags is None:
+def _clean_names(
+    kind: str,
+    plural: str,
+    values: Any,
+    *,
+    limit: int,
+    max_chars: int,
+    key: Callable[[str], Any] = lambda value: value,
+    taken: Iterable[Any] = (),
+) -> tuple[str, ...]:
+    """A list of short one-line strings (tags, aliases), in order, each once by ``key``
+    (and none whose key is in ``taken``), at most ``limit`` of them."""
+    if values is None:
         return ()
-    if not isinstance(tags, list | tuple):
-        raise InvalidEditError("Edit tags must be a list of strings.")
+    if not isinstance(values, list | tuple):
+        raise InvalidEditError(f"Edit {plural} must be a list of strings.")
     cleaned: list[str] = []
-    for tag in tags:
-        tag = _clean("tag", tag)
-        if tag is None:
-            raise InvalidEditError("Edit tags must be non-empty strings.")
-        if len(tag) > MAX_TAG_CHARS or "\n" in tag or "\t" in tag:
+    seen = set(taken)
+    for value in values:
+        value = _clean(kind, value)
+        if value is None:
+            raise InvalidEditError(f"Edit {plural} must be non-empty strings.")
+        if len(value) > max_chars or "\n" in value or "\t" in value:
             raise InvalidEditError(
-                f"Tag {tag[:20]!r}... is too long or spans lines (limit {MAX_TAG_CHARS} characters)."
+                f"{kind.capitalize()} {value[:20]!r}... is too long or spans lines "
+                f"(limit {max_chars} characters)."
             )
-        if tag not in cleaned:
-            cleaned.append(tag)
-    if len(cleaned) > MAX_TAGS:
-        raise InvalidEditError(f"An edit may carry at most {MAX_TAGS} tags; got {len(cleaned)}.")
+        if key(value) not in seen:
+            seen.add(key(value))
+            cleaned.append(value)
+    if len(cleaned) > limit:
+        raise InvalidEditError(f"An edit may carry at most {limit} {plural}; got {len(cleaned)}.")
     return tuple(cleaned)
 
 
+def _clean_tags(tags: Any) -> tuple[str, ...]:
+    return _clean_names("tag", "tags", tags, limit=MAX_TAGS, max_chars=MAX_TAG_CHARS)
+
+
 def _clean_aliases(aliases: Any, subject: str | None) -> tuple[str, ...]:
-    """Other names of the subject ("MJ" for Michael Jordan): distinct, one line each, not the
-    subject itself."""
-    if aliases is None:
-        return ()
-    if isinstance(aliases, str) or not isinstance(aliases, list | tuple):
-        raise InvalidEditError("Edit aliases must be a list of strings.")
-    cleaned: list[str] = []
-    seen = {subject_key(subject)}
-    for alias in aliases:
-        alias = _clean("alias", alias)
-        if alias is None:
-            raise InvalidEditError("Edit aliases must be non-empty strings.")
-        if len(alias) > MAX_ALIAS_CHARS or "\n" in alias or "\t" in alias:
-            raise InvalidEditError(
-                f"Alias {alias[:20]!r}... is too long or spans lines (limit {MAX_ALIAS_CHARS} characters)."
-            )
-        if subject_key(alias) not in seen:
-            seen.add(subject_key(alias))
-            cleaned.append(alias)
+    """Other names of the subject ("MJ" for Michael Jordan): distinct up to case and spacing,
+    one line each, not the subject itself."""
+    cleaned = _clean_names(
+        "alias",
+        "aliases",
+        aliases,
+        limit=MAX_ALIASES,
+        max_chars=MAX_ALIAS_CHARS,
+        key=subject_key,
+        taken=[subject_key(subject)],
+    )
     if cleaned and subject is None:
         raise InvalidEditError(
             "Aliases are other names of the edit's subject, and this edit has none: give its "
             "subject (with a prompt and target), or write the fact so that its subject comes first."
         )
-    if len(cleaned) > MAX_ALIASES:
-        raise InvalidEditError(
-            f"An edit may carry at most {MAX_ALIASES} aliases; got {len(cleaned)}."
-        )
-    return tuple(cleaned)
+    return cleaned
 
 
 def relation_key(subject: str | None, prompt: str | None, relation: str | None) -> str | None:

@@ -175,12 +175,6 @@ def _out_of_scope(results: Sequence[RouteResult]) -> dict[int, str]:
     return {n: result.query for n, result in enumerate(results) if not result.in_scope}
 
 
-def _taking(result: RouteResult, routed: RoutedEdit) -> RouteResult:
-    """``result`` in scope of ``routed``, which goes first; the other candidates follow."""
-    rest = tuple(r for r in result.edits if r.id != routed.id)
-    return RouteResult(result.query, True, (routed, *rest), result.threshold)
-
-
 class EditStore:
     """A store of edits at a path: ``EditStore("my-store")`` opens or creates it.
 
@@ -577,27 +571,10 @@ class EditStore:
         threshold: float | None,
         config: Mapping[str, Any],
     ) -> None:
-        """In place: each of ``results`` (by position, in ``texts``) that a part of its text
-        puts in scope of a candidate (:meth:`_parts_in_scope`) takes that edit."""
-        if texts:
-            for n, routed in self._parts_in_scope(
-                texts, candidates, makers, k, threshold, config
-            ).items():
-                results[n] = _taking(results[n], routed)
-
-    def _parts_in_scope(
-        self,
-        texts: Mapping[int, str],
-        candidates: Mapping[int, Sequence[Edit]],
-        makers: Sequence[tuple[PartMaker, str]],
-        k: int | None,
-        threshold: float | None,
-        config: Mapping[str, Any],
-    ) -> dict[int, RoutedEdit]:
-        """For each text (by its query's position), the best of its first
-        ``WINDOW_CANDIDATES`` candidate edits that a part of it about that edit's subject
-        (each of ``makers``: a part, or None, and the basis it gives) is in scope of; all
-        the parts routed in one batch."""
+        """In place: each of ``results`` (by position, in ``texts``) takes the best of its
+        text's first ``WINDOW_CANDIDATES`` candidate edits that a part of the text about that
+        edit's subject (each of ``makers``: a part, or None, and the basis it gives) is in
+        scope of; all the parts routed in one batch."""
         # part -> (query, candidate edit id, basis)
         asked: dict[str, list[tuple[int, str, str]]] = {}
         for n, text in texts.items():
@@ -607,7 +584,7 @@ class EditStore:
                     if part is not None:
                         asked.setdefault(part, []).append((n, edit.id, basis))
         if not asked:
-            return {}
+            return
         parts = list(asked)
         router, vectors, found = self._nearest(parts, k, config)
         found_again = router.decide(parts, vectors, found, self.embedder, threshold)
@@ -617,7 +594,10 @@ class EditStore:
                 match = next((r for r in again.matched if r.id == edit_id), None)
                 if match is not None and (n not in taken or match.score > taken[n].score):
                     taken[n] = replace(match, basis=basis)
-        return taken
+        for n, routed in taken.items():  # every other candidate is out of scope, below it
+            old = results[n]
+            rest = tuple(r for r in old.edits if r.id != routed.id)
+            results[n] = RouteResult(old.query, True, (routed, *rest), old.threshold)
 
     def route_sweep(
         self, queries: Sequence[str], thresholds: Sequence[float]
