@@ -1,4 +1,5 @@
-"""The question part of a chatty query, for routing it again on its own.
+"""Parts of a query to route again on their own: its question part, and the query with an
+alias of a subject read as the subject.
 
 People put the question last, after some context: "Doing research on Japanese carmakers -
 where is Toyota based?", "Writing a school report on Mozart - what's his birthplace?". Read
@@ -9,7 +10,10 @@ when only the context names it: "what's Wolfgang Amadeus Mozart's birthplace?".
 
 :meth:`memedit.store.EditStore.route_many` routes these parts of queries its first pass left
 out of scope (beside :func:`memedit.relation_vectors.subject_part`, which keeps the
-sentences that name the subject); an edit the part is in scope of is taken.
+sentences that name the subject); an edit the part is in scope of is taken. It also reads
+a follow-up question after the conversation's previous message (:func:`resolved_question`),
+and a query that names a subject by one of its edit's aliases ("MJ" for Michael Jordan,
+:class:`AliasIndex`, :func:`with_alias_resolved`): nothing in an embedding ties the two.
 """
 
 from __future__ import annotations
