@@ -8,11 +8,10 @@ A bundle holds::
     vectors.safetensors   optional: float32 [n_edits, dimension], row i for line i
     relations.safetensors optional, beside the vectors (format version 2): each edit's
                           relation vector (:mod:`memedit.relation_vectors`), row i for line i
-
-(format version 3: the same files, with edits that carry aliases of their subject)
     README.md             optional: a human-readable card (shown on the Hugging Face Hub)
 
-written as a zip (``.memedit``) or as a folder. Reading is defensive: every
+written as a zip (``.memedit``) or as a folder (format version 3 holds the same files, with
+edits that carry aliases of their subject). Reading is defensive: every
 check runs before a store is touched — member names (no absolute paths, no
 ``..``, no links), sizes and caps, checksums, schema, vector shapes. Nothing
 is unpickled and no FAISS file is ever read from a bundle: the importing
