@@ -534,9 +534,10 @@ class EditStore:
             looks = _out_of_scope(results)
             nearest = {n: [r.edit for r in results[n].edits] for n in looks}
             self._take_parts(results, looks, nearest, WINDOW_PARTS, k, threshold, config)
-        aliases = self._alias_index()
+        out = _out_of_scope(results)
+        aliases = self._alias_index() if out else None  # no read when every query is in scope
         if aliases is not None:
-            named = {n: aliases.named_in(text) for n, text in _out_of_scope(results).items()}
+            named = {n: aliases.named_in(text) for n, text in out.items()}
             looks = {n: results[n].query for n, edits in named.items() if edits}
             self._take_parts(results, looks, named, ALIAS_PARTS, k, threshold, config)
         if contexts is not None:
