@@ -162,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {CLOZE_SHARE:g}; 0: none)",
     )
     parser.add_argument(
+        "--shaped-questions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train on questions in more shapes than the question forms' templates "
+        "(memedit/question_shapes.py: by the relation's noun, as an instruction, after a "
+        "clause of context; and on attributes no edit has, out of scope; the default). "
+        "--no-shaped-questions refits from the same --cache without them",
+    )
+    parser.add_argument(
         "--kind-weight",
         action="append",
         default=[],
@@ -225,6 +234,7 @@ def main() -> None:
             evidence_only=args.evidence_only,
             relation_feature=args.relation_feature,
             triples_relation_share=args.triples_relation_share,
+            shaped=args.shaped_questions,
         )
     except MemeditError as error:  # missing data, a stale --cache: one line, nothing written
         sys.exit(f"Error: {error}")

@@ -74,6 +74,7 @@ from memedit.question_forms import (
     cloze_templates,
     relation_of,
 )
+from memedit.question_shapes import shaped_question_texts
 from memedit.router import (
     DEFAULT_TOP_K,
     HEAD_NAME,
@@ -122,6 +123,7 @@ WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style temp
 PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
 PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
 CLOZE_SPECIFICITY = "cloze_specificity"  # training only: see cloze_queries
+SHAPED_KINDS = ("shaped", "shaped_specificity")  # training only: see shaped_queries
 SHORTEN_SHARE = 0.3  # of the queries that name a multi-word subject, also asked by its last word
 WRAP_KINDS = ("reliability", "generality", "neighborhood", "relation_specificity", "unrelated")
 HOLDOUT_SHARE = 0.3
@@ -144,7 +146,7 @@ GOAL_KINDS = (
 
 
 # What --kind-weight can weight: every kind of query training makes.
-TRAINING_KINDS = (*GOAL_KINDS, "portability", CLOZE_SPECIFICITY)
+TRAINING_KINDS = (*GOAL_KINDS, "portability", CLOZE_SPECIFICITY, *SHAPED_KINDS)
 # The shipped head's recipe (examples/train_router.py's defaults; the README has the
 # figures): every cloze negative; the triples of half their relations (the relation
 # evidence is chosen on the others), with the relation cosine as a feature; and the
@@ -154,6 +156,7 @@ CLOZE_SHARE = 1.0
 TRIPLES_RELATION_SHARE = 0.5
 KIND_WEIGHTS: Mapping[str, float] = {
     "question_specificity": 3.0,
+    SHAPED_KINDS[1]: 3.0,
     "relation_specificity": 2.0,
     "neighborhood": 2.0,
     CLOZE_SPECIFICITY: 2.0,
@@ -311,6 +314,18 @@ def cloze_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery
             own_prompt(case), subject, templates, rng, known=known.get(subject or "", ())
         )
         out += [RoutingQuery(text, None, CLOZE_SPECIFICITY) for text in forms or ()]
+    return out
+
+
+def shaped_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
+    """Questions in shapes the question forms lack (:mod:`memedit.question_shapes`): on each
+    edit's relation (kind ``shaped``, in scope), on another relation of its subject or on an
+    attribute no edit has (``shaped_specificity``, out of scope)."""
+    found = shaped_question_texts([(own_prompt(c), c.draft.subject) for c in cases], seed)
+    out = []
+    for i, shaped in found:
+        out += [RoutingQuery(q, i, SHAPED_KINDS[0]) for q in shaped.same]
+        out += [RoutingQuery(q, None, SHAPED_KINDS[1]) for q in shaped.other]
     return out
 
 
@@ -1251,6 +1266,7 @@ def train_router(
     evidence_only: bool = False,
     relation_feature: bool = False,
     triples_relation_share: float = 1.0,
+    shaped: bool = True,
 ) -> tuple[RouterHead, dict[str, Any]]:
     """Build pairs from the training splits, fit the head on 85% of the edits, choose its
     threshold on the other 15%, and save it to ``output``. ``pair_layers``: the second look
@@ -1267,7 +1283,9 @@ def train_router(
     ``with_triples``, only the triples of this share of their relations (by a stable hash,
     :func:`triple_relation_kept`) are trained on. Last, the relation evidence is chosen
     (:func:`choose_relation_evidence`) on the triples' edits of relations left out of
-    training, if any are. ``evidence_only``: fit nothing; choose the relation evidence of
+    training, if any are. ``shaped``: the benchmark edits also get questions in the shapes of
+    :mod:`memedit.question_shapes` (:func:`shaped_queries`; always routed, so that one
+    ``cache`` serves both). ``evidence_only``: fit nothing; choose the relation evidence of
     the head already in ``output`` (made from the same pairs: pass its ``cache``) and save
     it there."""
     if evidence_only and not (output / f"{HEAD_NAME}.json").is_file():
@@ -1325,6 +1343,8 @@ def train_router(
         queries += question_queries(group) + shortened_queries(group, seed)
         if cloze_share > 0.0:
             queries += cloze_queries(group, seed)
+        if group is cases:  # the triples have ten phrasings of their own
+            queries += shaped_queries(group, seed)  # always routed: a --cache holds them
         part = read_group(name, group, store, queries, embedder, depth, cache, log)
         if relation_feature:
             relations = None if cache is None else cache / f"{name}.relations.npz"
@@ -1334,6 +1354,9 @@ def train_router(
         if 0.0 < cloze_share < 1.0:
             part = subset(part, cloze_queries_kept(part.queries, cloze_share))
             log(f"{name}: {cloze_share:.0%} of the cloze negatives, {len(part.labels):,} pairs")
+        if not shaped and group is cases:
+            part = subset(part, np.array([q.kind not in SHAPED_KINDS for q in part.queries]))
+            log(f"{name}: without the shaped questions, {len(part.labels):,} pairs")
         if group is triples:  # fitted on, but the threshold is chosen on the benchmarks' kinds
             part.queries = [replace(q, kind=f"triples {q.kind}") for q in part.queries]
             if triples_share < 1.0:
@@ -1496,6 +1519,7 @@ def train_router(
         "own_edit_within_top_m": reachable,
         "pair_layers": pair_layers,
         "cloze_share": cloze_share,
+        "shaped_questions": shaped,
         "kind_weights": kind_weights,
         "features": list(head.feature_names),
         "triples_relations": trained_relations,  # the Wikidata properties trained on
