@@ -270,12 +270,24 @@ def relation_of(prompt: str, subject: str | None) -> str | None:
     return None
 
 
-def other_relations(relation: str) -> list[str]:
+# Families of relations that read alike but never answer for each other (a mother is no
+# father; what X follows is not what follows X). Router training asks them as each other's
+# negatives (``other_relations(..., within_family=True)``); the question forms that
+# evaluation asks draw as they always did, so that its columns keep asking the same queries.
+DISTINCT_FAMILIES = frozenset({"family", "sequence"})
+
+
+def other_relations(relation: str, *, within_family: bool = False) -> list[str]:
     """The relations a subject with ``relation`` can also have (by its kinds of subject),
-    outside ``relation``'s family: what its out-of-scope queries ask about."""
+    outside ``relation``'s family: what its out-of-scope queries ask about. With
+    ``within_family``, the other relations of its family too when the family is one of
+    :data:`DISTINCT_FAMILIES`."""
     family = QUESTIONS[relation][0]
     kinds = [d for d in DOMAINS if relation in d] or list(DOMAINS)
-    return sorted({r for d in kinds for r in d if QUESTIONS[r][0] != family})
+    split = within_family and family in DISTINCT_FAMILIES
+    return sorted(
+        {r for d in kinds for r in d if QUESTIONS[r][0] != family or (split and r != relation)}
+    )
 
 
 def cloze_templates(prompts: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
@@ -311,7 +323,11 @@ def cloze_forms(
     relation = relation_of(prompt, subject)
     if relation is None or subject is None:
         return None
-    others = [r for r in other_relations(relation) if r not in known and templates.get(r)]
+    others = [
+        r
+        for r in other_relations(relation, within_family=True)
+        if r not in known and templates.get(r)
+    ]
     if not others:
         return []
     forms = []

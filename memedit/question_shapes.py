@@ -276,7 +276,7 @@ def shaped_questions(
         subject = "the " + subject[4:]
     same = [_asked(relation, subject, rng)]
     other = []
-    others = other_relations(relation)
+    others = other_relations(relation, within_family=True)
     if others and rng.random() < other_share:
         other.append(_asked(rng.choice(others), subject, rng))
     kinds = [i for i, domain in enumerate(DOMAINS) if relation in domain]

@@ -176,3 +176,18 @@ def test_a_share_of_cloze_negatives_is_kept_by_text() -> None:
     assert 0.3 < kept[: len(clozes)].mean() < 0.5
     assert (cloze_queries_kept(clozes, 0.4) == kept[: len(clozes)]).all()  # stable
     assert cloze_queries_kept(clozes, 1.0).all() and not cloze_queries_kept(clozes, 0.0).any()
+
+
+def test_training_asks_a_distinct_family_member_as_a_negative() -> None:
+    """A mother is no father, and what X follows is not what follows X: router training's
+    negatives include them; evaluation's question forms draw as before."""
+    from memedit.question_forms import other_relations
+
+    assert "mother" not in other_relations("father")
+    assert {"mother", "child", "spouse", "siblings"} <= set(
+        other_relations("father", within_family=True)
+    )
+    assert "father" not in other_relations("father", within_family=True)
+    assert "follows" in other_relations("followed_by", within_family=True)
+    # a family of relations that overlap stays whole
+    assert "continent" not in other_relations("country_located", within_family=True)
