@@ -10,6 +10,11 @@ which must stay out of scope of an edit on that subject. A head trained on the f
 templates alone learnt their wording: a question it has not seen, naming an edit's
 subject, scored at random. These shapes give training that variety.
 
+And they turn a relation around: an edit on "The doctoral advisor of X is" is no answer to
+"X was the doctoral advisor of" or "Whose father is X?", which ask the inverse relation in
+nearly the same words (:func:`inverse_questions`). The relation cosine and a one-layer
+reading both took such a query for the edit.
+
 They are kept apart from the question forms, which evaluation also asks (the validation
 table's "question" and "q-spec" columns), so that those columns keep asking the same
 queries.
@@ -18,6 +23,7 @@ queries.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -297,3 +303,58 @@ def shaped_question_texts(
         if shaped is not None:
             out.append((i, shaped))
     return out
+
+
+# Shapes that ask the inverse of "The {n} of {s} is": who has {s} as their {n}.
+INVERSE_SHAPES = (
+    "{s} is the {n} of",
+    "{s} was the {n} of",
+    "{s} served as the {n} of",
+    "{s} is known as the {n} of",
+    "Whose {n} is {s}?",
+    "Whose {n} was {s}?",
+    "Who has {s} as their {n}?",
+)
+# The roles whose inverse is a role of the same kind of subject (X's father has X as a
+# child; X's doctoral advisor has X as a doctoral student): only these are turned around.
+# Others would make nonsense ("Mozart is the place of birth of"), and symmetric ones (spouse,
+# sibling) the same question.
+INVERTIBLE = (
+    "father",
+    "mother",
+    "parent",
+    "child",
+    "son",
+    "daughter",
+    "doctoral advisor",
+    "doctoral student",
+    "teacher",
+    "student",
+    "mentor",
+    "successor",
+    "predecessor",
+)
+
+
+def inverse_questions(
+    prompt: str, subject: str | None, rng: random.Random, *, per_edit: int = 1
+) -> list[str]:
+    """``per_edit`` queries that ask the inverse of ``prompt``'s relation about ``subject``
+    (out of scope of the edit), for prompts of the shape "The {noun} of {subject} is" or
+    "{subject}'s {noun} is" where the noun is one of :data:`INVERTIBLE`; none otherwise."""
+    if not subject:
+        return []
+    name = re.escape(subject)
+    found = re.fullmatch(
+        rf"The (?:names? of the )?([a-z][a-z' -]*?) of {name} (?:is|was|are|were)", prompt
+    ) or re.fullmatch(rf"{name}['\u2019]s? ([a-z][a-z' -]*?) (?:is|was|are|were)", prompt)
+    if found is None:
+        return []
+    noun = found.group(1)
+    if noun not in INVERTIBLE:
+        return []
+    if subject.startswith("The "):
+        subject = "the " + subject[4:]
+    forms = [shape.format(s=subject, n=noun) for shape in INVERSE_SHAPES]
+    forms = [form[:1].upper() + form[1:] for form in forms]
+    return rng.sample(forms, min(per_edit, len(forms)))

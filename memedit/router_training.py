@@ -74,7 +74,7 @@ from memedit.question_forms import (
     cloze_templates,
     relation_of,
 )
-from memedit.question_shapes import shaped_question_texts
+from memedit.question_shapes import inverse_questions, shaped_question_texts
 from memedit.router import (
     DEFAULT_TOP_K,
     HEAD_NAME,
@@ -123,7 +123,8 @@ WRAP_SHARE = 0.2  # of the benchmark prompts, wrapped in a completion-style temp
 PREFIX_SHARE = 0.15  # of the benchmark prompts, after an unrelated sentence
 PREFIX_SOURCE = "knowedit/wikibio-train-all.json"
 CLOZE_SPECIFICITY = "cloze_specificity"  # training only: see cloze_queries
-SHAPED_KINDS = ("shaped", "shaped_specificity")  # training only: see shaped_queries
+# training only: see shaped_queries and inverse_queries
+SHAPED_KINDS = ("shaped", "shaped_specificity", "inverse_specificity")
 SHORTEN_SHARE = 0.3  # of the queries that name a multi-word subject, also asked by its last word
 WRAP_KINDS = ("reliability", "generality", "neighborhood", "relation_specificity", "unrelated")
 HOLDOUT_SHARE = 0.3
@@ -157,6 +158,7 @@ TRIPLES_RELATION_SHARE = 0.5
 KIND_WEIGHTS: Mapping[str, float] = {
     "question_specificity": 3.0,
     SHAPED_KINDS[1]: 3.0,
+    SHAPED_KINDS[2]: 2.0,
     "relation_specificity": 2.0,
     "neighborhood": 2.0,
     CLOZE_SPECIFICITY: 2.0,
@@ -326,6 +328,23 @@ def shaped_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuer
     for i, shaped in found:
         out += [RoutingQuery(q, i, SHAPED_KINDS[0]) for q in shaped.same]
         out += [RoutingQuery(q, None, SHAPED_KINDS[1]) for q in shaped.other]
+    return out
+
+
+def inverse_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuery]:
+    """Out-of-scope queries that ask the inverse of each edit's relation ("X was the doctoral
+    advisor of" beside "The doctoral advisor of X is";
+    :func:`memedit.question_shapes.inverse_questions`, kind ``inverse_specificity``), for the
+    edits whose subject is not held aside (:func:`calibration_subject`): they are negatives
+    without a case, which the held-aside split would otherwise tell apart by text only."""
+    rng = random.Random(seed)
+    out = []
+    for case in cases:
+        subject = case.draft.subject
+        if calibration_subject(subject):
+            continue
+        for text in inverse_questions(own_prompt(case), subject, rng):
+            out.append(RoutingQuery(text, None, SHAPED_KINDS[2]))
     return out
 
 
@@ -1284,8 +1303,9 @@ def train_router(
     :func:`triple_relation_kept`) are trained on. Last, the relation evidence is chosen
     (:func:`choose_relation_evidence`) on the triples' edits of relations left out of
     training, if any are. ``shaped``: the benchmark edits also get questions in the shapes of
-    :mod:`memedit.question_shapes` (:func:`shaped_queries`; always routed, so that one
-    ``cache`` serves both). ``evidence_only``: fit nothing; choose the relation evidence of
+    :mod:`memedit.question_shapes` (:func:`shaped_queries`), and every edit queries that ask
+    its relation's inverse (:func:`inverse_queries`); both always routed, so that one
+    ``cache`` serves both settings. ``evidence_only``: fit nothing; choose the relation evidence of
     the head already in ``output`` (made from the same pairs: pass its ``cache``) and save
     it there."""
     if evidence_only and not (output / f"{HEAD_NAME}.json").is_file():
@@ -1345,6 +1365,7 @@ def train_router(
             queries += cloze_queries(group, seed)
         if group is cases:  # the triples have ten phrasings of their own
             queries += shaped_queries(group, seed)  # always routed: a --cache holds them
+        queries += inverse_queries(group, seed)
         part = read_group(name, group, store, queries, embedder, depth, cache, log)
         if relation_feature:
             relations = None if cache is None else cache / f"{name}.relations.npz"
@@ -1354,7 +1375,7 @@ def train_router(
         if 0.0 < cloze_share < 1.0:
             part = subset(part, cloze_queries_kept(part.queries, cloze_share))
             log(f"{name}: {cloze_share:.0%} of the cloze negatives, {len(part.labels):,} pairs")
-        if not shaped and group is cases:
+        if not shaped:
             part = subset(part, np.array([q.kind not in SHAPED_KINDS for q in part.queries]))
             log(f"{name}: without the shaped questions, {len(part.labels):,} pairs")
         if group is triples:  # fitted on, but the threshold is chosen on the benchmarks' kinds

@@ -57,3 +57,28 @@ def test_a_subject_starting_with_the_is_asked_in_lower_case_and_unknown_relation
     assert shaped is not None and all("the Eiffel Tower" in q for q in shaped.same)
     assert shaped_questions("The Eiffel Tower smells of", "The Eiffel Tower", rng) is None
     assert shaped_questions("Paris is located in", None, rng) is None
+
+
+def test_inverse_questions_turn_a_role_around_and_leave_other_relations_alone() -> None:
+    from memedit.question_shapes import inverse_questions
+
+    rng = random.Random(0)
+    asked = set()
+    for _ in range(50):
+        asked.update(
+            inverse_questions("The doctoral advisor of Ada Lovelace is", "Ada Lovelace", rng)
+        )
+    assert "Ada Lovelace was the doctoral advisor of" in asked
+    assert "Whose doctoral advisor is Ada Lovelace?" in asked
+    assert all("doctoral advisor" in q and "Ada Lovelace" in q for q in asked)
+    assert inverse_questions("The name of the father of Ada Lovelace is", "Ada Lovelace", rng)
+    assert inverse_questions("Ada Lovelace's mother is", "Ada Lovelace", rng)
+    # symmetric relations, nouns that name no role of a person, other shapes: none
+    for prompt in (
+        "The spouse of Ada Lovelace is",
+        "The place of birth of Ada Lovelace is",
+        "The occupation of Ada Lovelace is",
+        "Ada Lovelace was born in",
+    ):
+        assert inverse_questions(prompt, "Ada Lovelace", rng) == [], prompt
+    assert inverse_questions("The father of Ada Lovelace is", None, rng) == []
