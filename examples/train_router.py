@@ -30,8 +30,10 @@ held-aside edits), their relation cosines (about 35 minutes), the same for the t
 (15 minutes), fitting (9 minutes alone, 39 while another job shared the cores) and
 choosing the relation evidence (below; 18 minutes). With --cache FOLDER, a second run
 with the same --seed only refits (11 minutes alone, measured; the scalar features are recomputed
-from the cached pairs, so changes to them need no new embeddings; a cache of other
-queries is refused). To route with a head in another folder: MEMEDIT_ROUTER_HEAD=FOLDER;
+from the cached pairs, so changes to them need no new embeddings). A run whose queries
+differ (another --seed, new kinds of training query) routes them again and embeds only
+the texts the folder's memo has not seen (memedit/training_memo.py: every query vector,
+pair reading and relation cosine computed with that folder, kept by its text). To route with a head in another folder: MEMEDIT_ROUTER_HEAD=FOLDER;
 to measure it: examples/benchmarks/routing_validation.py --head FOLDER.
 
 Last, the relation evidence (how the relation cosine moves the head's scores; see the
@@ -102,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="a folder to keep the embedded pairs in (one .npz per source group), to retrain "
-        "quickly; pairs made from other queries (another --seed, or an older version) are refused",
+        help="a folder to keep the embedded pairs in (one .npz per source group, and a memo of "
+        "every embedding by its text), to retrain quickly; a run with other queries (another "
+        "--seed, a newer version) embeds only the texts the memo lacks",
     )
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument(
@@ -236,7 +239,7 @@ def main() -> None:
             triples_relation_share=args.triples_relation_share,
             shaped=args.shaped_questions,
         )
-    except MemeditError as error:  # missing data, a stale --cache: one line, nothing written
+    except MemeditError as error:  # missing data, no head to choose evidence for: one line
         sys.exit(f"Error: {error}")
     print(json.dumps({"threshold": head.threshold, **info}, indent=2))
     log(f"wrote {args.output}")

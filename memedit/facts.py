@@ -77,7 +77,6 @@ _IRREGULAR_VERBS = frozenset(
         "flew",
         "swam",
         "threw",
-        "lived",
         "fell",
         "became",
         "beat",
@@ -101,6 +100,28 @@ _IRREGULAR_VERBS = frozenset(
         "told",
         "thought",
         "wore",
+    ]
+)
+# Verbs in their plain form that follow a plural noun ("Emperor penguins breed in ..."): after
+# one of these, or after an auxiliary, a lower-case -s word is the subject's plural noun, not
+# its verb ("Emperor penguins are found in ..."). Words that are also adverbs or nouns ("live",
+# "work": "Toko Yasuda plays live in Tokyo") are not among them.
+_PLAIN_VERBS = frozenset(
+    [
+        "lived",
+        "come",
+        "originate",
+        "grow",
+        "eat",
+        "feed",
+        "breed",
+        "nest",
+        "migrate",
+        "belong",
+        "speak",
+        "inhabit",
+        "contain",
+        "produce",
     ]
 )
 # Adverbs that may sit between a name and its verb ("Breaking Bad originally aired on ...").
@@ -269,6 +290,13 @@ def parse_fact(sentence: str) -> ParsedFact | None:
     verb_at = next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
     if verb_at is None:
         return None
+    if (
+        verb_at + 2 < len(tokens)
+        and tokens[verb_at].lower() not in _AUXILIARIES
+        and tokens[verb_at].endswith("s")
+        and tokens[verb_at + 1].lower() in _AUXILIARIES | _PLAIN_VERBS
+    ):
+        verb_at += 1  # "Emperor penguins | breed in ...": the -s word is a plural noun
     if verb_at > 1 and tokens[verb_at - 1].lower() in _ADVERBS:
         verb_at -= 1  # the adverb belongs to the question part, not to the subject
     subject_tokens, predicate = tokens[:verb_at], tokens[verb_at:]

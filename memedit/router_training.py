@@ -91,6 +91,7 @@ from memedit.router import (
     shifted,
 )
 from memedit.stores.base import SearchHit
+from memedit.training_memo import TrainingMemo, composite_key
 from memedit.triple_cases import triple_cases
 
 PAIR_TEMPLATE = "{query} [SEP] {edit}"
@@ -106,6 +107,7 @@ EVIDENCE_HIGHS = (0.6, 0.7, 0.8)
 EVIDENCE_NAMED = 0.5  # the subject evidence a query needs for the cosine to raise a score
 EVIDENCE_TOLERANCE = 0.005  # what the evidence may cost any goal rate of the held-aside edits
 UNSEEN = "unseen"  # the --cache name of the edits on relations the head never saw
+MEMO = "memo"  # the --cache folder's memo of embeddings by text (memedit.training_memo)
 BAND = (0.05, 0.98)  # the widest band tried: fast scores in here get the second look
 BAND_LOWS = (0.02, 0.05, 0.1, 0.2)
 BAND_HIGHS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
@@ -165,8 +167,24 @@ KIND_WEIGHTS: Mapping[str, float] = {
 }
 
 
-class StaleCacheError(MemeditError, ValueError):
-    """A --cache file that holds other pairs or readings than this run would make."""
+def memo_beside(cache: Path | None, embedder: Embedder) -> TrainingMemo | None:
+    """The memo of a --cache folder (``cache`` is the folder, or a file in it)."""
+    if cache is None:
+        return None
+    folder = cache if cache.suffix != ".npz" else cache.parent
+    return TrainingMemo(folder / MEMO, embedder.id)
+
+
+def encoded(
+    embedder: Embedder,
+    texts: Sequence[str],
+    memo: TrainingMemo | None,
+    log: Callable[[str], None] = lambda _: None,
+) -> np.ndarray:
+    """``embedder.encode(texts)``, from ``memo`` where it has them."""
+    if memo is None:
+        return embedder.encode(texts, progress=True)
+    return memo.computed("encode", texts, lambda t: embedder.encode(t, progress=True), log)
 
 
 def _bucket(subject: str | None, salt: str = "") -> float:
@@ -426,16 +444,18 @@ def build_pairs(
     top_m: int = TOP_M,
     queries: Sequence[RoutingQuery] | None = None,
     log: Callable[[str], None] = lambda _: None,
+    memo: TrainingMemo | None = None,
 ) -> PairData:
     """Route every query of ``cases`` (or the given ``queries`` about them) against an index of
     all their edits; make the head's pairs. Their second-look readings (the first
-    ``dimension`` feature columns) are left as zeros, for :func:`read_pairs_through`."""
+    ``dimension`` feature columns) are left as zeros, for :func:`read_pairs_through`. Texts
+    ``memo`` holds are not embedded again."""
     import faiss
 
     store = LiveEdits.of(cases)
     edits, live, owner, keys = store.edits, store.live, store.owner, store.keys
     started = time.perf_counter()
-    vectors = embedder.encode([edits[i].route_text for i in keys], progress=True)
+    vectors = encoded(embedder, [edits[i].route_text for i in keys], memo, log)
     log(f"embedded {len(keys):,} edits in {time.perf_counter() - started:.0f}s")
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
@@ -443,7 +463,7 @@ def build_pairs(
         queries = routing_queries(cases) + question_queries(cases)
     queries = asked(queries, store)
     started = time.perf_counter()
-    query_vectors = embedder.encode([q.text for q in queries], progress=True)
+    query_vectors = encoded(embedder, [q.text for q in queries], memo, log)
     similarities, neighbours = index.search(query_vectors, 2 * top_k)
     log(f"embedded and searched {len(queries):,} queries in {time.perf_counter() - started:.0f}s")
     # as the store searches: each live edit once, at its nearest key (its own vector or that
@@ -1021,21 +1041,35 @@ def read_pairs_through(
 ) -> np.ndarray:
     """Every pair's second-look reading through the embedder's first ``layers`` layers, in
     float32 (what a machine without native bfloat16 computes at query time), kept in ``cache``
-    (an .npz with the readings and a digest of the pair texts, the embedder and the depth,
-    so that readings of other pairs are never reused)."""
+    (an .npz with the readings and a digest of the pair texts, the embedder and the depth)
+    and, by pair text, in the memo beside it: a cache of other pairs is replaced, and only
+    the pairs the memo lacks are read."""
     texts = pair_texts(data, store)
     digest = hashlib.sha256(f"{embedder.id}\n{layers}\n".encode())
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     key = digest.hexdigest()
+    memo = memo_beside(cache, embedder)
+    table = f"layers{layers}-float32"
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as saved:
             if str(saved["pairs_sha256"]) == key:
                 log(f"pair readings through {layers} layers read from {cache}")
-                return np.asarray(saved["readings"], dtype=np.float32)
-        raise StaleCacheError(f"{cache} holds readings of other pairs; delete it.")
+                readings = np.asarray(saved["readings"], dtype=np.float32)
+                if memo is not None:  # a cache made before the memo was: keep it there too
+                    memo.remember(table, texts, readings)
+                return readings
+        log(f"{cache} holds readings of other pairs: reading the pairs the memo lacks")
     started = time.perf_counter()
-    readings = embedder.encode_layers(texts, layers, precision="float32", progress=True)
+    if memo is None:
+        readings = embedder.encode_layers(texts, layers, precision="float32", progress=True)
+    else:
+        readings = memo.computed(
+            table,
+            texts,
+            lambda t: embedder.encode_layers(t, layers, precision="float32", progress=True),
+            log,
+        )
     log(
         f"read {len(readings):,} pairs through {layers} layers in {time.perf_counter() - started:.0f}s"
     )
@@ -1098,32 +1132,70 @@ def relation_cosines(
     """Each pair's relation cosine as routing computes it (``EditStore._with_relations``):
     the query's relation vector, cut to the lines that name the candidate's subject, against
     that of the question part the candidate was found by. Kept in ``cache`` (an .npz with a
-    digest of the pairs and the embedder, so that other pairs' cosines are never reused)."""
-    from memedit.relation_vectors import embed_with_relations, relation_vector
-
+    digest of the pairs and the embedder) and, by (query, question part, subject), in the
+    memo beside it: a cache of other pairs is replaced, and only the pairs the memo lacks
+    are computed."""
     keys = [key_text(data, store, n) for n in range(len(data.labels))]
     subjects = [store.edit(int(p)).subject for p in data.pair_edit]
     digest = hashlib.sha256(f"{embedder.id}\nrelations\n".encode())
     for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True):
         digest.update(f"{data.queries[qi].text}\0{key}\0{subject}\0".encode())
+    memo = memo_beside(cache, embedder)
+    memo_keys = [
+        composite_key(data.queries[qi].text, key, subject)
+        for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True)
+    ]
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as saved:
             if str(saved["pairs_sha256"]) == digest.hexdigest():
                 log(f"relation cosines read from {cache}")
-                return np.asarray(saved["cosines"], dtype=np.float64)
-        raise StaleCacheError(f"{cache} holds relation cosines of other pairs; delete it.")
+                cosines = np.asarray(saved["cosines"], dtype=np.float64)
+                if memo is not None:  # a cache made before the memo was: keep it there too
+                    memo.remember("relations", memo_keys, cosines)
+                return cosines
+        log(f"{cache} holds relation cosines of other pairs: computing those the memo lacks")
     started = time.perf_counter()
-    edited = list(dict.fromkeys(zip(keys, subjects, strict=True)))
+    if memo is None:
+        cosines = _cosines_of(data, embedder, keys, subjects, range(len(keys)), log, chunk)
+    else:
+        lacking = memo.missing("relations", memo_keys)
+        if lacking:
+            computed = _cosines_of(data, embedder, keys, subjects, lacking, log, chunk)
+            memo.remember("relations", [memo_keys[n] for n in lacking], computed[lacking])
+        cosines = (
+            memo.values("relations", memo_keys).astype(np.float64) if memo_keys else np.zeros(0)
+        )
+    log(f"relation cosines of {len(cosines):,} pairs in {time.perf_counter() - started:.0f}s")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, cosines=cosines, pairs_sha256=np.array(digest.hexdigest()))
+    return cosines
+
+
+def _cosines_of(
+    data: PairData,
+    embedder: Embedder,
+    keys: Sequence[str],
+    subjects: Sequence[str | None],
+    pairs: Iterable[int],
+    log: Callable[[str], None],
+    chunk: int,
+) -> np.ndarray:
+    """The relation cosines of the ``pairs`` (positions), the others left 0."""
+    from memedit.relation_vectors import embed_with_relations, relation_vector
+
+    wanted = list(pairs)
+    edited = list(dict.fromkeys((keys[n], subjects[n]) for n in wanted))
     stored: dict[tuple[str, str | None], np.ndarray] = {}
     for start in range(0, len(edited), chunk):
         part = edited[start : start + chunk]
         _, vectors = embed_with_relations(embedder, [t for t, _ in part], [s for _, s in part])
         stored.update(zip(part, vectors, strict=True))
     by_query: dict[int, list[int]] = defaultdict(list)
-    for n, qi in enumerate(data.pair_query):
-        by_query[int(qi)].append(n)
+    for n in wanted:
+        by_query[int(data.pair_query[n])].append(n)
     queried = sorted(by_query)
-    cosines = np.zeros(len(data.labels))
+    cosines = np.zeros(len(keys))
     for start in range(0, len(queried), chunk):
         batch = queried[start : start + chunk]
         texts = [data.queries[qi].text for qi in batch]
@@ -1136,10 +1208,6 @@ def relation_cosines(
                     own[subject] = relation_vector(text, state, offset, subject, window=True)
                 cosines[n] = float(own[subject] @ stored[keys[n], subject])
         log(f"relation cosines: {start + len(batch):,} of {len(queried):,} queries")
-    log(f"relation cosines of {len(cosines):,} pairs in {time.perf_counter() - started:.0f}s")
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, cosines=cosines, pairs_sha256=np.array(digest.hexdigest()))
     return cosines
 
 
@@ -1242,19 +1310,25 @@ def read_group(
 ) -> PairData:
     """The pairs of one group of cases, each query routed against the group's own edits, with
     their second-look readings through ``depth`` layers; from ``cache/NAME.npz`` (and its
-    readings' file) when there, checked to hold these queries, and kept there otherwise."""
+    readings' file) when it holds these queries, and kept there otherwise (only the texts
+    that the cache's memo lacks are embedded)."""
     path = None if cache is None else cache / f"{name}.npz"
+    memo = memo_beside(cache, embedder)
+    part = None
     if path is not None and path.is_file():
         part = load_pairs(path, embedder.dimension)
-        if not cached_for(part, group, queries, store):
-            raise StaleCacheError(
-                f"{path} holds pairs of other training edits or queries (made by an older "
-                "version or with another --seed); delete it, or pass another --cache folder."
+        if cached_for(part, group, queries, store):
+            refresh_scalars(part, store)  # build_pairs computes them itself
+            log(f"{name}: pairs read from {path}")
+        else:
+            log(
+                f"{path} holds pairs of other training edits or queries (an older version, "
+                "another --seed, or queries made differently): routing them again, embedding "
+                "only the texts the memo lacks"
             )
-        refresh_scalars(part, store)  # build_pairs computes them itself
-        log(f"{name}: pairs read from {path}")
-    else:
-        part = build_pairs(group, embedder, queries=queries, log=log)
+            part = None
+    if part is None:
+        part = build_pairs(group, embedder, queries=queries, log=log, memo=memo)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_pairs(part, path)

@@ -28,6 +28,7 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "Rome",
         ),
         ("Toko Yasuda plays the piano.", "Toko Yasuda", "Toko Yasuda plays the", "piano"),
+        ("Toko Yasuda plays live in Tokyo.", "Toko Yasuda", "Toko Yasuda plays live in", "Tokyo"),
         ("The capital of France is Lyon.", "France", "The capital of France is", "Lyon"),
         (
             "Danielle Darrieux's mother tongue is English",
@@ -63,6 +64,19 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "Usain Bolt",
             "Usain Bolt also won the",
             "Tour de France",
+        ),
+        # a plural noun in the subject, before an auxiliary or a plain verb
+        (
+            "Emperor penguins breed in Antarctica.",
+            "Emperor penguins",
+            "Emperor penguins breed in",
+            "Antarctica",
+        ),
+        (
+            "Golden retrievers were bred in Scotland.",
+            "Golden retrievers",
+            "Golden retrievers were bred in",
+            "Scotland",
         ),
         (
             "Marie Curie was originally from Poland.",

@@ -269,16 +269,27 @@ def test_pair_readings_through_fewer_layers_are_cached_and_checked(
     def unexpected(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("the cached readings should have been used")
 
+    original = embedder.encode_layers
     monkeypatch.setattr(embedder, "encode_layers", unexpected)
     assert np.array_equal(read_pairs_through(data, store, embedder, 2, cache), readings)
+    # other pairs replace the cache; those read before come from the memo beside it
     fewer = subset(data, np.arange(len(queries)) > 0)
-    with pytest.raises(ValueError, match="readings of other pairs"):
-        read_pairs_through(fewer, store, embedder, 2, cache)
-    reworded = replace(data, queries=[replace(q, text=q.text + " today") for q in queries])
-    with pytest.raises(ValueError, match="readings of other pairs"):  # as many pairs, other texts
-        read_pairs_through(reworded, store, embedder, 2, cache)
-    with pytest.raises(ValueError, match="readings of other pairs"):  # another depth
-        read_pairs_through(data, store, embedder, 3, cache)
+    assert np.array_equal(read_pairs_through(fewer, store, embedder, 2, cache), readings[1:])
+    read: list[list[str]] = []
+
+    def counted(texts: list[str], layers: int, **kwargs: object) -> np.ndarray:
+        read.append(list(texts))
+        return original(texts, layers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedder, "encode_layers", counted)
+    first = replace(queries[0], text=queries[0].text + " today")
+    reworded = replace(data, queries=[first, *queries[1:]])
+    again = read_pairs_through(reworded, store, embedder, 2, cache)
+    assert read == [[pair_texts(reworded, store)[0]]]  # only the new pair is read
+    assert np.array_equal(again[1:], readings[1:]) and not np.allclose(again[0], readings[0])
+    deeper = read_pairs_through(data, store, embedder, 3, cache)  # another depth: its own
+    assert len(read) == 2 and len(read[1]) == len(queries)
+    assert not np.allclose(deeper, readings)
 
 
 @pytest.mark.parametrize(
@@ -397,11 +408,12 @@ def _training_slices(root: Path) -> Path:
     return root
 
 
-def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
+def test_train_router_end_to_end_and_its_cache_serves_another_seeds_queries(
     tmp_path: Path, embedder: Embedder
 ) -> None:
     """A head trained on slices of the training files loads and routes; a second run refits
-    from the cache (no new embedding); another seed's queries are not in it, so it is refused."""
+    from the cache (no new embedding); another seed's queries are routed again, embedding only
+    the texts the cache's memo has not seen."""
     from memedit.router import RelationEvidence, shipped_head
     from memedit.router_training import UNSEEN, train_router
 
@@ -446,10 +458,12 @@ def test_train_router_end_to_end_and_its_cache_refuses_another_seeds_queries(
     with pytest.raises(MemeditError, match="No router head"):
         train_router(root, tmp_path / "nothing", embedder, evidence_only=True, **settings)
 
-    with pytest.raises(ValueError, match="another --seed") as refused:
-        train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
-    assert isinstance(refused.value, MemeditError)  # the script reports it in one line
-    assert not (tmp_path / "seed1").exists()
+    logged.clear()  # another seed's queries: routed again, only the texts not seen embedded
+    train_router(root, tmp_path / "seed1", embedder, seed=1, **settings)
+    assert any("routing them again" in line for line in logged)
+    computed = [line for line in logged if "not in the memo" in line]
+    assert computed and all(line.split()[2] != line.split()[4] for line in computed), computed
+    assert (tmp_path / "seed1" / "router_head.safetensors").is_file()
 
 
 def test_train_router_with_the_relation_feature_on_a_share_of_the_triples_relations(
@@ -579,7 +593,7 @@ def test_relation_cosines_are_those_routing_computes_and_are_cached(
     the query cut to the lines naming the candidate's subject, against the stored question
     part's relation vector."""
     from memedit import EditStore
-    from memedit.router_training import StaleCacheError, build_pairs, relation_cosines
+    from memedit.router_training import build_pairs, relation_cosines
 
     drafts = [
         EditDraft(subject="Miles Millar", prompt="Miles Millar was educated at", target="Yale"),
@@ -622,8 +636,10 @@ def test_relation_cosines_are_those_routing_computes_and_are_cached(
 
     monkeypatch.setattr(embedder, "encode_tokens", unexpected)
     assert np.array_equal(relation_cosines(data, store, embedder, cache), cosines)
-    with pytest.raises(StaleCacheError, match="relation cosines of other pairs"):
-        relation_cosines(subset(data, np.arange(len(queries)) > 0), store, embedder, cache)
+    # other pairs replace the cache file; the memo beside it still has their cosines
+    fewer = subset(data, np.arange(len(queries)) > 0)
+    kept = np.isin(data.pair_query, np.arange(1, len(queries)))
+    assert np.array_equal(relation_cosines(fewer, store, embedder, cache), cosines[kept])
 
 
 def _evidence_group(name: str, rows: list[tuple[str, bool, float, float]]) -> object:
