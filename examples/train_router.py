@@ -22,13 +22,14 @@ and the cloze negatives 2): without those weights, the triples and the feature c
 the benchmarks' locality. 15% of the benchmarks' edits choose the threshold and the
 second-look band.
 
-From nothing it takes about two hours on 2 CPU cores (estimated from its
-steps, measured in separate runs): embedding 100,000 queries (21 minutes), reading
-300,000 (query, edit) pairs through the first layer (17 minutes; --pair-layers: what
-the second look reads at query time; 0 for the whole encoder, which did worse on the
-held-aside edits), their relation cosines (about 35 minutes), the same for the triples
-(15 minutes), fitting (9 minutes alone, 39 while another job shared the cores) and
-choosing the relation evidence (below; 18 minutes). With --cache FOLDER, a second run
+From nothing it takes about 40 minutes on 2 CPU cores with nothing else running
+(measured: 39 minutes on 2026-11-29; earlier estimates of two hours added up steps
+measured while other jobs shared the cores): embedding 120,000 queries (6 minutes),
+reading 360,000 (query, edit) pairs through the first layer (5 minutes; --pair-layers:
+what the second look reads at query time; 0 for the whole encoder, which did worse on the
+held-aside edits), their relation cosines (7 minutes), the same for the triples
+(4 minutes), fitting (8 minutes alone, 39 while another job shared the cores) and
+choosing the relation evidence (below; 6 minutes). With --cache FOLDER, a second run
 with the same --seed only refits (11 minutes alone, measured; the scalar features are recomputed
 from the cached pairs, so changes to them need no new embeddings). A run whose queries
 differ (another --seed, new kinds of training query) routes them again and embeds only

@@ -1,6 +1,6 @@
 """What router training computed, kept under the text it was computed from.
 
-Router training spends most of its two hours embedding: 100,000-odd queries, 300,000
+Router training spends most of its 40 minutes embedding: 120,000-odd queries, 360,000
 (query, edit) pairs read through the embedder's first layer, and their relation cosines.
 Whole-file caches serve a rerun with exactly the same queries, and nothing else: a new
 shape of training question meant embedding everything again. The memo keeps each value

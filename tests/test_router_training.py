@@ -741,6 +741,7 @@ def test_the_shipped_head_is_what_the_training_scripts_defaults_make(
         defaults.seed,
     )
     assert info["weight_decay"] == defaults.weight_decay
+    assert info["shaped_questions"] is defaults.shaped_questions is True
     trained = info["triples_relations"]
     assert trained and all(
         triple_relation_kept(r, defaults.triples_relation_share) for r in trained
