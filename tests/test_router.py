@@ -352,10 +352,11 @@ class CountingEncoder:
 def _paraphrase_and_neighbour(
     store: EditStore, embedder: Embedder
 ) -> tuple[str, np.ndarray, list[list[SearchHit]]]:
-    """A query whose own edit and a same-relation neighbour are both candidates, unsure ones."""
+    """A query whose own edit is a candidate the fast tier is unsure of (its neighbour, another
+    player of the same instrument, is in the index too)."""
     store.add("Toko Yasuda plays the guitar.")
     store.add("John Lennon plays the bass guitar.")
-    query = "Toko Yasuda is incredible at"
+    query = "The instrument Toko Yasuda is best known for is the"
     vectors = embedder.encode([query])
     return query, vectors, store.backend.search(vectors, 5)
 
@@ -562,7 +563,8 @@ def test_the_second_look_reads_a_querys_candidates_one_at_a_time_until_one_is_in
     candidates = store.backend.search(vectors, 5)
     head = shipped_head()
     assert head is not None
-    head = replace(head, band=(0.0, 0.999))  # every gated candidate is unsure
+    # every gated candidate is unsure, and the scripted scores below fall either side of the cut
+    head = replace(head, band=(0.0, 0.999), threshold=0.5)
     classifier = LearntScopeClassifier(head=head)
     index, texts, features = pair_features(
         head.pair_template,

@@ -668,7 +668,7 @@ def test_a_question_after_its_context_reaches_its_edit(store: EditStore) -> None
     subject the context names; a question there on another relation stays out of scope."""
     edit = store.add("Wolfgang Amadeus Mozart was born in Vienna.")
     store.add("The Game Boy was manufactured by Sega.")
-    query = "Writing a school report on Mozart - what's his birthplace?"
+    query = "Been listening to Mozart all day - where did he come into the world?"
     first = store.route(query, windows=False)
     assert not first.in_scope and first.edits[0].id == edit.id
     routed = store.route(query)
