@@ -77,6 +77,7 @@ _IRREGULAR_VERBS = frozenset(
         "flew",
         "swam",
         "threw",
+        "lived",
         "fell",
         "became",
         "beat",
