@@ -259,6 +259,12 @@ CLOZE_WRAPPERS = (
 )
 
 
+def mid_sentence(subject: str) -> str:
+    """The subject as it reads inside a sentence: "the Eiffel Tower" for "The Eiffel Tower"
+    ("Where is the Eiffel Tower?")."""
+    return "the " + subject[4:] if subject.startswith("The ") else subject
+
+
 def relation_of(prompt: str, subject: str | None) -> str | None:
     """The relation a cloze prompt asks about, or None when no pattern knows it."""
     if not subject or subject not in prompt:
@@ -333,9 +339,7 @@ def cloze_forms(
     forms = []
     for _ in range(per_edit):
         template = rng.choice(templates[rng.choice(others)])
-        named = subject
-        if subject.startswith("The ") and not template.startswith("{}"):
-            named = "the " + subject[4:]
+        named = subject if template.startswith("{}") else mid_sentence(subject)
         forms.append(template.replace("{}", named))
     return forms
 
@@ -357,8 +361,7 @@ def question_forms(
     templates = QUESTIONS[relation][1]
     others = other_relations(relation)
 
-    if subject.startswith("The "):  # "Where is the Eiffel Tower?"
-        subject = "the " + subject[4:]
+    subject = mid_sentence(subject)
 
     def wrap(question: str, n: int) -> str:
         return question if n == 0 else rng.choice(WRAPPERS).replace("{q}", question)

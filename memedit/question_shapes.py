@@ -24,10 +24,15 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memedit.question_forms import DOMAINS, QUESTIONS, other_relations, relation_of
+from memedit.question_forms import (
+    DOMAINS,
+    QUESTIONS,
+    mid_sentence,
+    other_relations,
+    relation_of,
+)
 
 # relation -> (the nouns people use for it, more question templates)
 ASKED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -278,8 +283,7 @@ def shaped_questions(
     relation = relation_of(prompt, subject)
     if relation is None or subject is None:
         return None
-    if subject.startswith("The "):
-        subject = "the " + subject[4:]
+    subject = mid_sentence(subject)
     same = [_asked(relation, subject, rng)]
     other = []
     others = other_relations(relation, within_family=True)
@@ -290,19 +294,6 @@ def shaped_questions(
         template = rng.choice(ATTRIBUTES[kinds[0]])
         other.append(template.format(s=subject, p=possessive(subject)))
     return ShapedQuestions(same, other)
-
-
-def shaped_question_texts(
-    cases: Sequence[tuple[str, str | None]], seed: int = 0
-) -> list[tuple[int, ShapedQuestions]]:
-    """The shaped questions of each (prompt, subject), by its position; seeded."""
-    rng = random.Random(seed)
-    out = []
-    for i, (prompt, subject) in enumerate(cases):
-        shaped = shaped_questions(prompt, subject, rng)
-        if shaped is not None:
-            out.append((i, shaped))
-    return out
 
 
 # Shapes that ask the inverse of "The {n} of {s} is": who has {s} as their {n}.
@@ -353,8 +344,7 @@ def inverse_questions(
     noun = found.group(1)
     if noun not in INVERTIBLE:
         return []
-    if subject.startswith("The "):
-        subject = "the " + subject[4:]
+    subject = mid_sentence(subject)
     forms = [shape.format(s=subject, n=noun) for shape in INVERSE_SHAPES]
     forms = [form[:1].upper() + form[1:] for form in forms]
     return rng.sample(forms, min(per_edit, len(forms)))

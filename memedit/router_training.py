@@ -44,6 +44,7 @@ A stable 30% of KnowEdit records, chosen by a hash of their subject
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import time
@@ -74,7 +75,7 @@ from memedit.question_forms import (
     cloze_templates,
     relation_of,
 )
-from memedit.question_shapes import inverse_questions, shaped_question_texts
+from memedit.question_shapes import inverse_questions, shaped_questions
 from memedit.router import (
     DEFAULT_TOP_K,
     HEAD_NAME,
@@ -168,11 +169,17 @@ KIND_WEIGHTS: Mapping[str, float] = {
 
 
 def memo_beside(cache: Path | None, embedder: Embedder) -> TrainingMemo | None:
-    """The memo of a --cache folder (``cache`` is the folder, or a file in it)."""
+    """The memo of a --cache folder (``cache`` is the folder, or a file in it): one object
+    per folder and embedder, so that each of its tables is read from disk once per run."""
     if cache is None:
         return None
     folder = cache if cache.suffix != ".npz" else cache.parent
-    return TrainingMemo(folder / MEMO, embedder.id)
+    return _memo(folder.resolve() / MEMO, embedder.id)
+
+
+@functools.lru_cache(maxsize=8)
+def _memo(folder: Path, embedder_id: str) -> TrainingMemo:
+    return TrainingMemo(folder, embedder_id)
 
 
 def encoded(
@@ -341,9 +348,12 @@ def shaped_queries(cases: Sequence[EditCase], seed: int = 0) -> list[RoutingQuer
     """Questions in shapes the question forms lack (:mod:`memedit.question_shapes`): on each
     edit's relation (kind ``shaped``, in scope), on another relation of its subject or on an
     attribute no edit has (``shaped_specificity``, out of scope)."""
-    found = shaped_question_texts([(own_prompt(c), c.draft.subject) for c in cases], seed)
+    rng = random.Random(seed)
     out = []
-    for i, shaped in found:
+    for i, case in enumerate(cases):
+        shaped = shaped_questions(own_prompt(case), case.draft.subject, rng)
+        if shaped is None:
+            continue
         out += [RoutingQuery(q, i, SHAPED_KINDS[0]) for q in shaped.same]
         out += [RoutingQuery(q, None, SHAPED_KINDS[1]) for q in shaped.other]
     return out
@@ -1141,10 +1151,14 @@ def relation_cosines(
     for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True):
         digest.update(f"{data.queries[qi].text}\0{key}\0{subject}\0".encode())
     memo = memo_beside(cache, embedder)
-    memo_keys = [
-        composite_key(data.queries[qi].text, key, subject)
-        for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True)
-    ]
+    memo_keys = (
+        []
+        if memo is None
+        else [
+            composite_key(data.queries[qi].text, key, subject)
+            for qi, key, subject in zip(data.pair_query, keys, subjects, strict=True)
+        ]
+    )
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as saved:
             if str(saved["pairs_sha256"]) == digest.hexdigest():

@@ -50,3 +50,15 @@ def test_keys_and_their_parts() -> None:
         memo.remember("t", ["a\0b"], np.zeros((1, 1)))
     with pytest.raises(ValueError, match="2 keys for 1 values"):
         memo.remember("t", ["a", "b"], np.zeros((1, 1)))
+
+
+def test_a_cache_folder_has_one_memo_so_its_tables_are_read_once(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from memedit.router_training import memo_beside
+
+    embedder = SimpleNamespace(id="e")
+    folder = memo_beside(tmp_path, embedder)  # type: ignore[arg-type]
+    assert folder is memo_beside(tmp_path / "benchmarks.layers1.npz", embedder)  # type: ignore[arg-type]
+    assert folder is not memo_beside(tmp_path, SimpleNamespace(id="other"))  # type: ignore[arg-type]
+    assert memo_beside(None, embedder) is None  # type: ignore[arg-type]
