@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from memedit.errors import MemeditError
 
 SHARD_GLOB = "[0-9][0-9][0-9][0-9][0-9].npz"  # whole shards only, not one being written
 SEPARATOR = "\x1f"  # between the parts of a composite key (query, edit text, subject)
@@ -48,9 +51,19 @@ class TrainingMemo:
             shards: list[np.ndarray] = []
             path = self._path(table)
             for shard in sorted(path.glob(SHARD_GLOB)) if path.is_dir() else ():
-                with np.load(shard, allow_pickle=False) as saved:
-                    keys = bytes(saved["keys"]).decode("utf-8").split("\0")
-                    values = np.asarray(saved["values"])
+                try:
+                    with np.load(shard, allow_pickle=False) as saved:
+                        keys = bytes(saved["keys"]).decode("utf-8").split("\0")
+                        values = np.asarray(saved["values"])
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+                    raise MemeditError(
+                        f"{shard} is not a readable memo shard ({error}); delete it, and "
+                        "training computes again what it held."
+                    ) from error
+                if len(keys) != len(values):
+                    raise MemeditError(
+                        f"{shard} holds {len(keys)} keys for {len(values)} values; delete it."
+                    )
                 for row, key in enumerate(keys):
                     where.setdefault(key, (len(shards), row))
                 shards.append(values)

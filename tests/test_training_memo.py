@@ -62,3 +62,15 @@ def test_a_cache_folder_has_one_memo_so_its_tables_are_read_once(tmp_path: Path)
     assert folder is memo_beside(tmp_path / "benchmarks.layers1.npz", embedder)  # type: ignore[arg-type]
     assert folder is not memo_beside(tmp_path, SimpleNamespace(id="other"))  # type: ignore[arg-type]
     assert memo_beside(None, embedder) is None  # type: ignore[arg-type]
+
+
+def test_an_unreadable_shard_is_one_error_that_says_what_to_delete(tmp_path: Path) -> None:
+    from memedit.errors import MemeditError
+
+    TrainingMemo(tmp_path, "e").remember("t", ["x"], np.ones((1, 2)))
+    (folder,) = tmp_path.iterdir()
+    shard = folder / "00000.npz"
+    shard.write_bytes(b"truncated")
+    with pytest.raises(MemeditError, match=r"00000\.npz is not a readable memo shard.*delete it"):
+        TrainingMemo(tmp_path, "e").missing("t", ["x"])
+    assert shard.read_bytes() == b"truncated"  # left for the user to delete
