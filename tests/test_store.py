@@ -86,6 +86,29 @@ def test_newer_fact_on_same_subject_and_relation_supersedes(store: EditStore) ->
     assert [e.id for e in routed.edits] == [berlin.id]  # history is never routed
 
 
+def test_free_text_facts_about_different_names_in_one_wording_do_not_supersede(
+    store: EditStore,
+) -> None:
+    """The parser once took "Which position" and "The" for these facts' subjects, so each fact
+    superseded the one before it in the same wording."""
+    facts = [
+        "Which position does Daniel Royer play? They play as linebacker.",
+        "Which position does Thomas von Heesen play? They play as quarterback.",
+        "The names of the cast members of Purgatory are Sam Shepard.",
+        "The names of the cast members of Heat are Al Pacino.",
+    ]
+    result = store.add_many(facts)
+    assert result.superseded == [] and len(store) == 4
+    assert [e.subject for e in store.edits()] == [
+        "Daniel Royer",
+        "Thomas von Heesen",
+        "Purgatory",
+        "Heat",
+    ]
+    later = store.add("The names of the cast members of Heat are Robert De Niro.")
+    assert store.get(result.added[3].id).superseded_by == later.id  # same name, same relation
+
+
 def test_the_same_relation_in_other_words_supersedes(store: EditStore) -> None:
     """Relations the question-form patterns know conflict whatever the wording; others only
     when worded alike, and never across relations."""
