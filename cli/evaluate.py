@@ -84,6 +84,12 @@ def eval_group() -> None:
     help="Also ask questions made from each edit's relation (how people ask, not cloze prompts).",
 )
 @click.option(
+    "--as-text",
+    "text",
+    is_flag=True,
+    help="Store each edit as one sentence, as 'memedit add \"...\"' gets it (subject and question part derived).",
+)
+@click.option(
     "--curve", is_flag=True, help="Also print the precision/recall curve over the threshold."
 )
 @click.option(
@@ -105,6 +111,7 @@ def eval_routing(
     distractors: Path | None,
     heldout_only: bool,
     questions: bool,
+    text: bool,
     curve: bool,
     edits_per_subject: int | str,
     as_json: bool,
@@ -122,6 +129,7 @@ def eval_routing(
         memedit eval routing --data val.json --edits 10000 --distractors train.json
         memedit eval routing --data val.json --router threshold --threshold 0.7
         memedit eval routing --data ../shared/data/counterfact/val.json --questions
+        memedit eval routing --data ../shared/data/counterfact/val.json --as-text
     """
     from memedit.evaluation import evaluate_routing
     from memedit.formats import read_cases
@@ -142,6 +150,7 @@ def eval_routing(
             distractors=fillers,
             questions=questions,
             edits_per_subject=None if edits_per_subject == "all" else int(edits_per_subject),
+            text=text,
         ).to_dict()
         for n in _sizes(sizes)
     ]

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from memedit.edits import Edit, build_edit
+from memedit.edits import Edit, EditDraft, build_edit
 from memedit.errors import InvalidEditError, MemeditError
 from memedit.formats import EditCase, read_cases
 from memedit.ids import new_ulid
@@ -79,6 +79,14 @@ def valid_cases(cases: Sequence[EditCase]) -> list[EditCase]:
 def own_prompt(case: EditCase) -> str:
     """The edit's own question: its prompt, or the question part derived from its text."""
     return case.draft.prompt or build_edit(case.draft).route_text
+
+
+def as_text(draft: EditDraft) -> EditDraft:
+    """The same fact as one sentence, as ``memedit add "..."`` gets it: the store derives its
+    subject, question part and target (:mod:`memedit.facts`) rather than being given them."""
+    if draft.text is not None:
+        return draft
+    return EditDraft(text=build_edit(draft).text, source=draft.source, tags=draft.tags)
 
 
 def routing_queries(cases: Sequence[EditCase]) -> list[RoutingQuery]:
@@ -325,8 +333,13 @@ def evaluate_routing(
     distractors: Sequence[EditCase] = (),
     questions: bool = False,
     edits_per_subject: int | None = DEFAULT_PER_SUBJECT,
+    text: bool = False,
 ) -> RoutingReport:
     """Build a fresh store from the first ``n_edits`` valid cases and route all their queries.
+
+    With ``text``, every edit (distractors too) is stored as one sentence (:func:`as_text`)
+    while the queries stay those of the structured case: the edit's own prompt is still the
+    reliability query, and question forms still come from its given subject.
 
     With ``questions``, also questions made from each edit's relation (kinds "question" and
     "question_specificity"; see :mod:`memedit.question_forms`).
@@ -340,7 +353,10 @@ def evaluate_routing(
     if not chosen:
         raise MemeditError("No valid edits to evaluate.")
     fillers = valid_cases(distractors)[: max(0, n_edits - len(chosen))]
-    drafts = [replace(case.draft, id=new_ulid()) for case in [*chosen, *fillers]]
+    drafts = [
+        replace(as_text(case.draft) if text else case.draft, id=new_ulid())
+        for case in [*chosen, *fillers]
+    ]
     hashes = [build_edit(d).content_hash for d in drafts]
     queries = routing_queries(chosen) + (question_queries(chosen) if questions else [])
     with (
@@ -377,6 +393,7 @@ def evaluate_routing(
         "live_edits": live,
         "router": classifier.in_effect(),
         "edits_per_subject": edits_per_subject,
+        "edits_as_text": text,
         **_rates(results, queries, owners, classifier.threshold, edits_per_subject),
         "latency_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
         "batch_queries_per_s": len(queries) / batch_seconds if batch_seconds else None,

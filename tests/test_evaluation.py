@@ -17,6 +17,7 @@ from memedit.edits import EditDraft, build_edit
 from memedit.errors import InputFormatError
 from memedit.evaluation import (
     StoredFacts,
+    as_text,
     calibrate,
     evaluate_routing,
     named_subjects,
@@ -94,6 +95,26 @@ def test_routing_report_has_every_kind_and_follows_supersession(tmp_path: Path) 
     assert found[-1] < report["generality"] < found[0]
 
 
+def test_edits_evaluated_as_free_text_are_stored_as_sentences_and_asked_as_given() -> None:
+    cases = read_cases(shared_data("counterfact/val.json"))[:40]
+    sentence = as_text(cases[0].draft)
+    assert sentence.text == f"{cases[0].draft.prompt} {cases[0].draft.target}"
+    assert sentence.subject is sentence.prompt is sentence.target is None
+    assert as_text(sentence) is sentence  # free text stays as it is
+    derived = [build_edit(as_text(c.draft)) for c in cases]
+    assert all(e.derived for e in derived)
+    same = sum(e.subject == c.draft.subject for e, c in zip(derived, cases, strict=True))
+    assert same >= 36, same  # the parser finds CounterFact's subjects in its sentences
+    structured = evaluate_routing(cases, 40, router="threshold", questions=True, latency_queries=5)
+    text = evaluate_routing(
+        cases, 40, router="threshold", questions=True, latency_queries=5, text=True
+    )
+    assert text["edits_as_text"] is True and structured["edits_as_text"] is False
+    # the queries are the structured cases' own, question forms included
+    assert text["counts"] == structured["counts"] and text["counts"]["question"] > 0
+    assert text["reliability"] >= 0.95 and text["live_edits"] == structured["live_edits"]
+
+
 def test_eval_routing_cli(tmp_path: Path) -> None:
     data = shared_data("zsre/zsre_mend_train-1k.json")
     runner = CliRunner()
@@ -136,6 +157,24 @@ def test_eval_routing_cli(tmp_path: Path) -> None:
         and "reliability" in table.output
         and "threshold  precision  recall  generality  reliability  unrelated" in table.output
     )
+    as_sentences = runner.invoke(
+        cli,
+        [
+            "eval",
+            "routing",
+            "--data",
+            str(shared_data("counterfact/val.json")),
+            "--edits",
+            "20",
+            "--router",
+            "threshold",
+            "--as-text",
+            "--json",
+        ],
+    )
+    assert as_sentences.exit_code == 0, as_sentences.output
+    report = json.loads(as_sentences.output)
+    assert report["edits_as_text"] is True and report["n_edits"] == 20
     bad = runner.invoke(cli, ["eval", "routing", "--data", str(data), "--edits", "ten"])
     assert bad.exit_code == 2 and "give sizes" in bad.output
 

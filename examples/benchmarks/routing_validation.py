@@ -11,6 +11,10 @@ runs), once with the learnt router and once with the cosine threshold:
 - KnowEdit ``train_cf.json`` and ``recent_train.json``, only the 30% of records held
   out from router training by subject hash: relation-specificity locality and
   portability;
+- CounterFact val (alone and among 10,000) and the two KnowEdit sets again with every
+  edit stored as one sentence (``--as-text`` in the CLI), as ``memedit add "..."`` gets
+  it: the free-text parser (``memedit/facts.py``) derives its subject and question part;
+  the queries are the structured rows' (its own prompt, question forms from its subject);
 - ``counterfact/rome-format-dev.json`` (ROME's CounterFact records, another source):
   paraphrases with distracting prefixes and neighbourhood prompts;
 - CounterFact val at 1,000 edits with every rephrase and neighbourhood prompt inside
@@ -45,7 +49,7 @@ the same subject (out of scope). The templates are the ones router training
 uses, so these two columns say how well the router handles question-shaped
 queries, not how it handles unseen phrasings.
 
-Run from the repository root (about 30 minutes on 2 CPU cores)::
+Run from the repository root (about 40 minutes on 2 CPU cores)::
 
     python examples/benchmarks/routing_validation.py
     python examples/benchmarks/routing_validation.py --quick   # val at 1,000 edits only
@@ -90,6 +94,10 @@ CROWDED = "Wikidata triples, crowded subjects"
 # Rows asked without question forms: a crowded subject's question on "another relation" is
 # often on a relation it has an edit on (its siblings, its university), so in scope.
 WITHOUT_QUESTION_FORMS = frozenset([CROWDED])
+# Rows whose edits are stored as one sentence each ("memedit add 'The Eiffel Tower is in
+# Rome.'"), the subject and question part derived by memedit.facts; queries as in the row
+# without the suffix.
+AS_TEXT = ", edits as free text"
 NATURAL = REPO_ROOT / "examples" / "data" / "natural_questions.jsonl"
 NATURAL_TEST = REPO_ROOT / "examples" / "data" / "natural_questions_test.jsonl"
 HELDOUT_WRAPPERS = (
@@ -144,6 +152,9 @@ def runs(
         *[("counterfact val", val, n, []) for n in (10, 100, 1000, len(val))],
         ("counterfact val + train distractors", val, 10_000, train),
         *[(name, cases, len(cases), []) for name, cases in knowedit],
+        ("counterfact val" + AS_TEXT, val, len(val), []),
+        ("counterfact val + train distractors" + AS_TEXT, val, 10_000, train),
+        *[(name + AS_TEXT, cases, len(cases), []) for name, cases in knowedit],
         (
             "ROME CounterFact dev",
             read_cases(data / "counterfact" / "rome-format-dev.json"),
@@ -262,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 distractors=distractors,
                 questions=name not in WITHOUT_QUESTION_FORMS,
                 edits_per_subject=args.edits_per_subject,
+                text=name.endswith(AS_TEXT),
             ).to_dict()
             rows.append({"set": name, **report})
     results = {
