@@ -209,7 +209,9 @@ def add(
 ) -> None:
     """Add an edit: free text, structured fields, or a file of edits.
 
-    Adding the same fact twice stores it once. A new fact on the same subject
+    Free text gets its subject, question part and answer derived (`memedit show`
+    shows them); where that goes wrong, --subject or --target with the text fixes
+    that part and the rest is derived around it. Adding the same fact twice stores it once. A new fact on the same subject
     and relation as a live edit supersedes it (the old one stays as history).
     A file is added atomically: all of it, or none.
 
@@ -217,6 +219,7 @@ def add(
     Examples:
         memedit add "The Eiffel Tower is located in Rome."
         memedit add "Michael Jordan played for the Lakers." --alias MJ
+        memedit add "Visitors to Paris often buy Chanel." --subject Paris
         memedit add --subject "Toko Yasuda" --prompt "Toko Yasuda plays the" --target piano
         memedit add --file edits.jsonl --tag batch-1
         memedit add --file ../shared/data/counterfact/val.json --format counterfact

@@ -275,12 +275,19 @@ def build_edit(draft: EditDraft) -> Edit:
                 f"An edit needs {missing}: give the fact as text, or both a prompt and a target."
             )
         text = _clean("text", f"{prompt} {target}", required=True)
-    elif prompt is None and target is None and subject is None:
-        parsed = parse_fact(text)
+    elif prompt is None:
+        # Free text; a subject or target given with it fixes that part ("memedit add TEXT
+        # --subject ...", where the rules split the sentence wrong) and the rest is derived.
+        parsed = parse_fact(text, subject=subject, target=target)
         if parsed is not None:
             subject, prompt, target = parsed.subject, parsed.prompt, parsed.target
             relation = relation or parsed.relation
             derived = True
+        elif target is not None:
+            raise InvalidEditError(
+                f"The target {target!r} does not end the text {text!r}: give the prompt too, "
+                "or leave the target out."
+            )
     assert text is not None
     aliases = _clean_aliases(draft.aliases, subject)
     if (prompt is None) != (target is None) and not derived:

@@ -495,15 +495,63 @@ def _lower_case_verb(tokens: list[str]) -> int | None:
     return None
 
 
-def parse_fact(sentence: str) -> ParsedFact | None:
+def parse_fact(
+    sentence: str, subject: str | None = None, target: str | None = None
+) -> ParsedFact | None:
     """Split a one-sentence fact into subject, question part and target.
+
+    ``subject`` and ``target``, when given, are what the sentence is about and its answer
+    (``memedit add TEXT --subject ... --target ...``, where the rules split it wrong): the
+    rest is derived around them.
 
     >>> parse_fact("The Eiffel Tower is located in Rome.")
     ParsedFact(subject='The Eiffel Tower', prompt='The Eiffel Tower is located in', target='Rome', relation='{} is located in')
+    >>> parse_fact("Visitors to Paris often buy Chanel.", subject="Paris")
+    ParsedFact(subject='Paris', prompt='Visitors to Paris often buy', target='Chanel', relation='Visitors to {} often buy')
     """
     text = " ".join(sentence.split()).rstrip(_TRAILING_PUNCT).strip()
-    if not text or "\n" in text or text.endswith("?"):
+    if not text or text.endswith("?"):
         return None
+    parsed = _parsed(text)
+    if subject is None and target is None:
+        return parsed
+    if parsed is not None and subject in (None, parsed.subject) and target in (None, parsed.target):
+        return parsed
+    return _around(text, subject, target)
+
+
+def _around(text: str, subject: str | None, target: str | None) -> ParsedFact | None:
+    """The parts of ``text`` given its subject, its target or both (see parse_fact)."""
+    if target is not None:
+        target = " ".join(target.split())
+        if not text.endswith(target) or len(target) >= len(text):
+            return None  # the answer must end the sentence
+        prompt = text[: -len(target)].rstrip()
+        if subject is None:
+            subject = _subject_before_verb(prompt.split(" "))
+        return None if subject is None else _fact(subject, prompt, target)
+    assert subject is not None
+    subject = " ".join(subject.split())
+    at = text.find(subject)
+    if at < 0:
+        return None
+    head, rest = text[: at + len(subject)], text[at + len(subject) :].split()
+    target_at = _split_target(rest)
+    if target_at is None:
+        return None
+    return _fact(subject, " ".join([head, *rest[:target_at]]), " ".join(rest[target_at:]))
+
+
+def _subject_before_verb(tokens: list[str]) -> str | None:
+    """The subject of a question part ("The Statue of Liberty was a gift from")."""
+    verb_at = next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
+    if verb_at is None:
+        verb_at = _lower_case_verb(tokens)
+    return None if verb_at is None else _subject_of(" ".join(tokens[:verb_at]))[0]
+
+
+def _parsed(text: str) -> ParsedFact | None:
+    """parse_fact's rules on a normalised sentence."""
     if "? " in text:
         return _question_and_answer(text)
     tokens = text.split(" ")

@@ -79,6 +79,23 @@ def test_add_list_show_route_rm(runner: CliRunner, tmp_path: Path) -> None:
     assert json.loads(run(runner, "list", "--json", "--store", store).output) == []
 
 
+def test_add_text_with_the_subject_or_target_named(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    text = "Visitors to Paris often buy Chanel."
+    added = run(runner, "add", text, "--subject", "Paris", "--json", "--store", store)
+    edit = json.loads(added.output)["added"][0]
+    assert (edit["subject"], edit["prompt"], edit["target"]) == (
+        "Paris",
+        "Visitors to Paris often buy",
+        "Chanel",
+    )
+    assert edit["derived"] is True
+    wrong = run(runner, "add", text, "--target", "Dior", "--store", store)
+    assert wrong.exit_code == 1 and "does not end the text" in wrong.output
+    assert "Traceback" not in wrong.output
+    assert len(json.loads(run(runner, "list", "--json", "--store", store).output)) == 1
+
+
 def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
 

@@ -296,6 +296,33 @@ def test_free_text_edit_gets_derived_fields() -> None:
     assert edit.conflict_key is not None
 
 
+def test_free_text_with_its_subject_or_target_given_derives_the_rest_around_them() -> None:
+    """Where the rules split a sentence wrong, or not at all, naming a part fixes it."""
+    assert parse_fact("Visitors to Paris often buy Chanel.") is None
+    paris = build_edit(EditDraft(text="Visitors to Paris often buy Chanel.", subject="Paris"))
+    assert paris.derived and paris.route_text == "Visitors to Paris often buy"
+    assert (paris.subject, paris.target, paris.relation) == (
+        "Paris",
+        "Chanel",
+        "Visitors to {} often buy",
+    )
+    gift = build_edit(
+        EditDraft(
+            text="The Statue of Liberty was a gift from the people of France.",
+            target="the people of France",
+        )
+    )
+    assert gift.derived and gift.subject == "The Statue of Liberty"
+    assert gift.route_text == "The Statue of Liberty was a gift from"
+    # what the rules find anyway is kept; a subject the text does not name changes nothing
+    same = build_edit(EditDraft(text="Toko Yasuda plays the piano.", subject="Toko Yasuda"))
+    assert (same.prompt, same.target) == ("Toko Yasuda plays the", "piano")
+    elsewhere = build_edit(EditDraft(text="Toko Yasuda plays the piano.", subject="Tokyo"))
+    assert not elsewhere.derived and elsewhere.route_text == "Toko Yasuda plays the piano."
+    with pytest.raises(InvalidEditError, match="does not end the text"):
+        build_edit(EditDraft(text="Toko Yasuda plays the piano.", target="guitar"))
+
+
 def test_structured_edit_composes_text_and_keys() -> None:
     edit = build_edit(
         EditDraft(
