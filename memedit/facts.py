@@ -225,6 +225,8 @@ _FUNCTION_WORDS = frozenset(
 _TRAILING_PUNCT = ".!;:"
 _DETERMINERS = frozenset(["the", "a", "an"])
 _COPULAS = frozenset(["is", "are", "was", "were"])
+# Nouns that name the kind of answer right before it ("plays the position | goaltender").
+_ANSWER_KINDS = frozenset(["instrument", "position", "sport", "language", "genre", "religion"])
 # Words that open an answer that is a sentence of its own ("It is Sheffield").
 _ANSWER_OPENINGS = frozenset(["it", "they", "he", "she", "this", "that", "the", "its", "their"])
 _QUESTION_WORDS = frozenset(
@@ -345,13 +347,14 @@ def _split_target(predicate: list[str]) -> int | None:
         start = connectors
     if start < len(predicate) and start > 0:
         return start
-    # Otherwise the words after the last function word ("plays the | piano").
+    # Otherwise the words after the last function word ("plays the | piano"), after the
+    # kind of answer when one is named ("plays the instrument | trumpet").
     for i in range(len(predicate) - 1, 0, -1):
         if (
             predicate[i - 1].lower() in _FUNCTION_WORDS
             and predicate[i].lower() not in _FUNCTION_WORDS
         ):
-            return i
+            return i + 1 if predicate[i] in _ANSWER_KINDS and i + 1 < len(predicate) else i
     # Otherwise a verb's bare object ("plays | jazz", "They play | opera").
     if predicate[-1].lower() not in _FUNCTION_WORDS and predicate[-2].lower() not in _DETERMINERS:
         return len(predicate) - 1

@@ -211,6 +211,19 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "What is Jiri Srnka's birthplace?",
             "Pribram",
         ),
+        # the kind of answer named before it
+        (
+            "Tom Fletcher plays the instrument trumpet.",
+            "Tom Fletcher",
+            "Tom Fletcher plays the instrument",
+            "trumpet",
+        ),
+        (
+            "Toko Yasuda plays the bass guitar.",
+            "Toko Yasuda",
+            "Toko Yasuda plays the",
+            "bass guitar",
+        ),
         # a bare object, a proper name with "of the" inside, an adverb in -ly
         ("Jean-Luc Ponty plays jazz.", "Jean-Luc Ponty", "Jean-Luc Ponty plays", "jazz"),
         (
