@@ -257,6 +257,9 @@ def add(
         return
     for edit in result.added if len(result.added) <= 20 else []:
         click.echo(f"Added {edit.id}  {_short(edit.text, 70)}")
+    if file is None and text is not None and prompt is None:
+        for edit in result.added:
+            click.echo(_derived_line(edit))
     if len(result.added) > 20:
         click.echo(f"Added {len(result.added):,} edits.")
     for edit in result.duplicates if len(result.duplicates) <= 20 else []:
@@ -336,6 +339,21 @@ def _describe(edit: Edit) -> list[tuple[str, str]]:
         ("routes on", edit.route_text),
     ]
     return rows
+
+
+def _derived_line(edit: Edit) -> str:
+    """What free text was split into, so that a wrong split is seen when the edit is added."""
+    if edit.prompt is None and edit.subject:
+        return (
+            f"  {edit.subject!r} is not in the text, so no question part was found: it routes "
+            "on the whole text, answer included."
+        )
+    if edit.prompt is None:
+        return (
+            "  No question part found: it routes on the whole text, answer included. "
+            "Name the subject (--subject) or the answer (--target) to split it."
+        )
+    return f"  subject: {edit.subject}  |  question part: {edit.prompt}  |  answer: {edit.target}"
 
 
 @cli.command()

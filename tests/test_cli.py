@@ -90,10 +90,18 @@ def test_add_text_with_the_subject_or_target_named(runner: CliRunner, tmp_path: 
         "Chanel",
     )
     assert edit["derived"] is True
+    shown = run(runner, "add", "Bakuman from Japan.", "--store", store).output.splitlines()
+    assert shown[0].startswith("Added ") and shown[1] == (
+        "  subject: Bakuman  |  question part: Bakuman from  |  answer: Japan"
+    )
+    unsplit = run(runner, "add", "Visitors to Rome often buy Gucci.", "--store", store).output
+    assert "No question part found" in unsplit and "--subject" in unsplit
+    elsewhere = run(runner, "add", "Lyon is lovely.", "--subject", "Paris", "--store", store)
+    assert "'Paris' is not in the text" in elsewhere.output
     wrong = run(runner, "add", text, "--target", "Dior", "--store", store)
     assert wrong.exit_code == 1 and "does not end the text" in wrong.output
     assert "Traceback" not in wrong.output
-    assert len(json.loads(run(runner, "list", "--json", "--store", store).output)) == 1
+    assert len(json.loads(run(runner, "list", "--json", "--store", store).output)) == 4
 
 
 def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) -> None:

@@ -118,64 +118,31 @@ def test_edits_evaluated_as_free_text_are_stored_as_sentences_and_asked_as_given
 def test_eval_routing_cli(tmp_path: Path) -> None:
     data = shared_data("zsre/zsre_mend_train-1k.json")
     runner = CliRunner()
-    result = runner.invoke(
-        cli,
-        [
-            "eval",
-            "routing",
-            "--data",
-            str(data),
-            "--edits",
-            "10,40",
-            "--router",
-            "threshold",
-            "--json",
-        ],
-    )
+
+    def routing(path: Path, *args: str) -> Any:
+        return runner.invoke(cli, ["eval", "routing", "--data", str(path), *args])
+
+    result = routing(data, "--edits", "10,40", "--router", "threshold", "--json")
     assert result.exit_code == 0, result.output
     reports = json.loads(result.output)
     assert [r["n_edits"] for r in reports] == [10, 40]
     assert (
         set(reports[1]["locality"]) == {"unrelated"} and reports[1]["locality"]["unrelated"] > 0.9
     )
-    table = runner.invoke(
-        cli,
-        [
-            "eval",
-            "routing",
-            "--data",
-            str(data),
-            "--edits",
-            "20",
-            "--router",
-            "threshold",
-            "--curve",
-        ],
-    )
+    table = routing(data, "--edits", "20", "--router", "threshold", "--curve")
     assert (
         table.exit_code == 0
         and "reliability" in table.output
         and "threshold  precision  recall  generality  reliability  unrelated" in table.output
     )
-    as_sentences = runner.invoke(
-        cli,
-        [
-            "eval",
-            "routing",
-            "--data",
-            str(shared_data("counterfact/val.json")),
-            "--edits",
-            "20",
-            "--router",
-            "threshold",
-            "--as-text",
-            "--json",
-        ],
+    counterfact = shared_data("counterfact/val.json")
+    as_sentences = routing(
+        counterfact, "--edits", "20", "--router", "threshold", "--as-text", "--json"
     )
     assert as_sentences.exit_code == 0, as_sentences.output
     report = json.loads(as_sentences.output)
     assert report["edits_as_text"] is True and report["n_edits"] == 20
-    bad = runner.invoke(cli, ["eval", "routing", "--data", str(data), "--edits", "ten"])
+    bad = routing(data, "--edits", "ten")
     assert bad.exit_code == 2 and "give sizes" in bad.output
 
 
