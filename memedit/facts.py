@@ -394,8 +394,12 @@ def _subject_of(chunk: str) -> tuple[str, bool]:
     tokens = chunk.split(" ")
     if len(tokens) > 2 and tokens[0].lower() in _DETERMINERS and tokens[1].islower():
         # "The name of the country which Goursez Vreizh", "The number of children Adolf
-        # Miethe": the name inside a noun phrase about it.
+        # Miethe": the name inside a noun phrase about it; all that follows "which", whatever
+        # its case ("The name of the country which canton of Orcieres").
+        which = max((i for i, word in enumerate(tokens) if word == "which"), default=0)
         named = next((i for i in range(2, len(tokens)) if _is_capitalised(tokens[i])), None)
+        if 1 < which < len(tokens) - 1:
+            return " ".join(tokens[which + 1 :]), True
         if named is not None:
             return " ".join(tokens[named:]), True
     return chunk, False

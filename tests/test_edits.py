@@ -110,6 +110,12 @@ def test_ulids_are_unique_sortable_and_monotonic() -> None:
             "Canada",
         ),
         (
+            "The name of the country which canton of Orcieres is associated with is Chad.",
+            "canton of Orcieres",
+            "The name of the country which canton of Orcieres is associated with is",
+            "Chad",
+        ),
+        (
             "The names of the cast members of Purgatory are Sam Shepard.",
             "Purgatory",
             "The names of the cast members of Purgatory are",
