@@ -175,7 +175,7 @@ def cli() -> None:
     "--file",
     "file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Add every edit in a JSON or JSONL file.",
+    help="Add every edit in a file: memedit JSONL, a benchmark's JSON, or plain text (a .txt file: one fact per line).",
 )
 @click.option(
     "--format",
@@ -222,6 +222,7 @@ def add(
         memedit add "Visitors to Paris often buy Chanel." --subject Paris
         memedit add --subject "Toko Yasuda" --prompt "Toko Yasuda plays the" --target piano
         memedit add --file edits.jsonl --tag batch-1
+        memedit add --file facts.txt
         memedit add --file ../shared/data/counterfact/val.json --format counterfact
     """
     structured = any(v is not None for v in (subject, prompt, target, relation))

@@ -12,6 +12,9 @@ Supported formats (detected from the first record, or named explicitly):
 ``rome``         ROME CounterFact: ``requested_rewrite`` with a ``{}`` subject slot.
 ``pitfalls``     ConflictEdit / RoundEdit triples: ``edit`` or ``edits`` with relation,
                  subject and ``new_object``; several edits per record apply in order.
+``text``         plain text, one fact per line, as ``memedit add "..."`` takes it (blank
+                 lines and lines that start with ``#`` are skipped); a ``.txt`` file is
+                 read so unless another format is named.
 
 Every reader returns :class:`~memedit.edits.EditDraft` objects; nothing is
 validated here beyond the shape of the file, so that all edits get the same
@@ -30,14 +33,14 @@ from memedit.edits import EditDraft
 from memedit.errors import InputFormatError
 
 MAX_FILE_BYTES = 1 << 30
-FORMATS = ("jsonl", "counterfact", "knowedit", "zsre", "rome", "pitfalls")
+FORMATS = ("jsonl", "counterfact", "knowedit", "zsre", "rome", "pitfalls", "text")
+TEXT_SUFFIXES = (".txt",)  # read as plain text, one fact per line, when the format is "auto"
 
 Record = Mapping[str, Any]
 
 
-def load_records(path: str | Path) -> list[Record]:
-    """Parse a JSON array or a JSON-lines file into a list of objects, with errors that name the line."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """A file's text, with one-line errors for a missing, oversized or non-UTF-8 file."""
     if not path.is_file():
         raise InputFormatError(f"{path}: no such file.")
     size = path.stat().st_size
@@ -53,9 +56,22 @@ def load_records(path: str | Path) -> list[Record]:
             f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
             "convert it, e.g. `iconv -f latin1 -t utf-8`."
         ) from None
+    return text
+
+
+def load_records(path: str | Path) -> list[Record]:
+    """Parse a JSON array or a JSON-lines file into a list of objects, with errors that name the line."""
+    path = Path(path)
+    text = _read_text(path)
     stripped = text.lstrip()
     if not stripped:
         raise InputFormatError(f"{path}: the file is empty.")
+    if stripped[0] not in "[{":
+        number = text[: len(text) - len(stripped)].count("\n") + 1
+        raise InputFormatError(
+            f"{path}: line {number} is not JSON; a file of facts in plain text, one per line, "
+            "is read with --format text (or as a .txt file)."
+        )
     if stripped[0] == "[":
         try:
             data = json.loads(text)
@@ -343,9 +359,30 @@ def _portability(record: Record, fmt: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def read_facts(path: str | Path) -> list[EditDraft]:
+    """The facts of a plain-text file, one per line, each as free text."""
+    path = Path(path)
+    drafts = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        fact = line.strip()
+        if not fact or fact.startswith("#"):
+            continue
+        if fact[0] in "{[":
+            raise InputFormatError(
+                f"{path}: line {number} looks like JSON, not a fact; name the format "
+                "with --format (jsonl, counterfact, ...)."
+            )
+        drafts.append(EditDraft(text=fact, source=f"text:{path.name}#{number}"))
+    if not drafts:
+        raise InputFormatError(f"{path}: no facts found (one per line; # starts a comment).")
+    return drafts
+
+
 def read_cases(path: str | Path, fmt: str = "auto") -> list[EditCase]:
     """Every edit in a file with its benchmark queries, in file order."""
     path = Path(path)
+    if fmt == "text" or (fmt == "auto" and path.suffix.lower() in TEXT_SUFFIXES):
+        return [EditCase(draft) for draft in read_facts(path)]
     records = load_records(path)
     fmt = resolve_format(records, fmt, path)
     reader = _READERS[fmt]

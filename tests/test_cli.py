@@ -131,6 +131,24 @@ def test_structured_add_dedupe_and_supersede(runner: CliRunner, tmp_path: Path) 
     )
 
 
+def test_add_a_file_of_plain_text_facts(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    facts = tmp_path / "facts.txt"
+    facts.write_text("# trivia\nThe Eiffel Tower is located in Rome.\nBakuman from Japan.\n")
+    added = json.loads(run(runner, "add", "--file", facts, "--json", "--store", store).output)
+    assert [(e["subject"], e["target"], e["source"]) for e in added["added"]] == [
+        ("The Eiffel Tower", "Rome", "text:facts.txt#2"),
+        ("Bakuman", "Japan", "text:facts.txt#3"),
+    ]
+    jsonl = tmp_path / "facts.jsonl"
+    jsonl.write_text("Toko Yasuda plays the piano.\n")
+    wrong = run(runner, "add", "--file", jsonl, "--store", store)
+    assert wrong.exit_code == 1 and "--format text" in wrong.output
+    as_text = run(runner, "add", "--file", jsonl, "--format", "text", "--store", store)
+    assert as_text.exit_code == 0 and as_text.output.startswith("Added ")
+    assert len(json.loads(run(runner, "list", "--json", "--store", store).output)) == 3
+
+
 def test_add_file_with_format(runner: CliRunner, tmp_path: Path) -> None:
     records = [
         {

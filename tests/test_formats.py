@@ -68,6 +68,26 @@ def test_memedit_jsonl(tmp_path: Path) -> None:
     assert drafts[1].target == "piano"
 
 
+def test_plain_text_facts_one_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "facts.txt"
+    path.write_text(
+        "# my edits\nThe Eiffel Tower is located in Rome.\n\n  Toko Yasuda plays the piano.  \n"
+    )
+    drafts = read_edit_file(path)  # a .txt file is plain text without --format
+    assert [d.text for d in drafts] == [
+        "The Eiffel Tower is located in Rome.",
+        "Toko Yasuda plays the piano.",
+    ]
+    assert [d.source for d in drafts] == ["text:facts.txt#2", "text:facts.txt#4"]
+    assert all(d.subject is None and d.prompt is None for d in drafts)  # derived when built
+    other = tmp_path / "facts.list"
+    other.write_text("Bakuman from Japan.\n")
+    assert [d.text for d in read_edit_file(other, "text")] == ["Bakuman from Japan."]
+    jsonl = tmp_path / "edits.txt"
+    jsonl.write_text(json.dumps({"text": "Pizza originated in Greece."}) + "\n")
+    assert read_edit_file(jsonl, "jsonl")[0].text == "Pizza originated in Greece."
+
+
 @pytest.mark.parametrize(
     ("content", "fmt", "message"),
     [
@@ -81,6 +101,10 @@ def test_memedit_jsonl(tmp_path: Path) -> None:
         (b'{"prompt": "p", "subject": "s"}', "counterfact", "missing 'target_new'"),
         (b'{"text": "a", "tags": "oops"}', "auto", "'tags' must be a list"),
         (b'{"text": "a"}', "yaml", "Unknown format"),
+        (b"\n\nThe Eiffel Tower is in Rome.\n", "auto", "line 3 is not JSON.*--format text"),
+        (b"# only a comment\n\n", "text", "no facts found"),
+        (b'The Eiffel Tower is in Rome.\n{"text": "a"}\n', "text", "line 2 looks like JSON"),
+        (b"\xff\xfe not utf8", "text", "not UTF-8"),
     ],
 )
 def test_bad_files_say_what_is_wrong(
