@@ -9,7 +9,7 @@ rule set for the sentences people type; when the rules do not apply it says so
 
 The shapes it knows (each tested in ``tests/test_edits.py``; the wordings come from
 CounterFact's and KnowEdit's train splits, where it finds the given subject, prompt and
-target for 98% of CounterFact's sentences and 94-97% of KnowEdit's):
+target for 98% of CounterFact's sentences and 94-98% of KnowEdit's):
 
 - a name, its verb, the answer: "The Eiffel Tower | is located in | Rome";
 - a phrase about the name: "The capital of | France | is | Lyon", "The language used by
