@@ -209,9 +209,11 @@ def add(
 ) -> None:
     """Add an edit: free text, structured fields, or a file of edits.
 
-    Free text gets its subject, question part and answer derived (`memedit show`
-    shows them); where that goes wrong, --subject or --target with the text fixes
-    that part and the rest is derived around it. Adding the same fact twice stores it once. A new fact on the same subject
+    Free text gets its subject, question part and answer derived (printed here,
+    and by `memedit show`); where that goes wrong, --subject or --target with the
+    text fixes that part and the rest is derived around it.
+
+    Adding the same fact twice stores it once. A new fact on the same subject
     and relation as a live edit supersedes it (the old one stays as history).
     A file is added atomically: all of it, or none.
 

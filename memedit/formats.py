@@ -69,8 +69,8 @@ def load_records(path: str | Path) -> list[Record]:
     if stripped[0] not in "[{":
         number = text[: len(text) - len(stripped)].count("\n") + 1
         raise InputFormatError(
-            f"{path}: line {number} is not JSON; a file of facts in plain text, one per line, "
-            "is read with --format text (or as a .txt file)."
+            f"{path}: line {number} is not JSON (plain-text facts, one per line, are read "
+            "with --format text, or from a .txt file)."
         )
     if stripped[0] == "[":
         try:
