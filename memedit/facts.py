@@ -269,6 +269,16 @@ def _is_adverb(token: str) -> bool:
     return token.lower() in _ADVERBS or (token.islower() and token.endswith("ly"))
 
 
+def _is_possessive(word: str) -> bool:
+    """ "Darrieux's", "Darrieux\u2019s": a name's possessive."""
+    return word.endswith(("'s", "\u2019s"))
+
+
+def _first_verb(tokens: list[str]) -> int | None:
+    """Where the verb that ends the subject is, by the rules of ``_is_verb``."""
+    return next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
+
+
 def _bare(token: str) -> str:
     """A token without the punctuation that may close a clause ("Olot," -> "Olot")."""
     return token.rstrip(",;:?")
@@ -285,7 +295,7 @@ def _is_verb(token: str, position: int, tokens: list[str]) -> bool:
     before = tokens[position - 1]
     if position == 1 and before.lower() in _DETERMINERS:
         return False  # "The names of ...": a noun after a sentence's first determiner
-    if before.endswith(("'s", "\u2019s")):
+    if _is_possessive(before):
         return False  # "Danielle Darrieux's parents ...": a noun after a possessive
     if word in _ANYWHERE_VERBS:
         return True  # "1988 Slovenian Badminton Championships men's doubles follows ..."
@@ -297,7 +307,7 @@ def _is_verb(token: str, position: int, tokens: list[str]) -> bool:
     after_name = (
         _is_capitalised(before)
         or (position >= 2 and _is_adverb(before) and _is_capitalised(tokens[position - 2]))
-        or (position >= 2 and before.islower() and tokens[position - 2].endswith(("'s", "\u2019s")))
+        or (position >= 2 and before.islower() and _is_possessive(tokens[position - 2]))
     )
     return shaped and after_name
 
@@ -397,9 +407,9 @@ def _subject_of(chunk: str) -> tuple[str, bool]:
         # Miethe": the name inside a noun phrase about it; all that follows "which", whatever
         # its case ("The name of the country which canton of Orcieres").
         which = max((i for i, word in enumerate(tokens) if word == "which"), default=0)
-        named = next((i for i in range(2, len(tokens)) if _is_capitalised(tokens[i])), None)
         if 1 < which < len(tokens) - 1:
             return " ".join(tokens[which + 1 :]), True
+        named = next((i for i in range(2, len(tokens)) if _is_capitalised(tokens[i])), None)
         if named is not None:
             return " ".join(tokens[named:]), True
     return chunk, False
@@ -448,7 +458,7 @@ def _question_and_answer(text: str) -> ParsedFact | None:
     if start is None or target_at is None:
         return None
     name = words[start : _name_end(words, start)]
-    owner = next((i for i, word in enumerate(name) if word.endswith(("'s", "\u2019s"))), None)
+    owner = next((i for i, word in enumerate(name) if _is_possessive(word)), None)
     if owner is not None:  # "What is Jiri Srnka's birthplace?"
         name = [*name[:owner], name[owner][:-2]]
     subject, _ = _subject_of(" ".join(name))  # "Who is the CEO of Apple?" -> "Apple"
@@ -485,7 +495,7 @@ def _name_then_rest(tokens: list[str]) -> ParsedFact | None:
     if target_at is None or any(_is_capitalised(word) for word in rest[:target_at]):
         return None  # "People in Portugal speak Italian": another name, so not this shape
     name = " ".join(tokens[:end])
-    subject = name[:-2] if name.endswith(("'s", "\u2019s")) else name
+    subject = name[:-2] if _is_possessive(name) else name
     return _fact(subject, " ".join(tokens[: end + target_at]), " ".join(rest[target_at:]))
 
 
@@ -554,7 +564,7 @@ def _around(text: str, subject: str | None, target: str | None) -> ParsedFact | 
 
 def _subject_before_verb(tokens: list[str]) -> str | None:
     """The subject of a question part ("The Statue of Liberty was a gift from")."""
-    verb_at = next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
+    verb_at = _first_verb(tokens)
     if verb_at is None:
         verb_at = _lower_case_verb(tokens)
     return None if verb_at is None else _subject_of(" ".join(tokens[:verb_at]))[0]
@@ -565,7 +575,7 @@ def _parsed(text: str) -> ParsedFact | None:
     if "? " in text:
         return _question_and_answer(text)
     tokens = text.split(" ")
-    verb_at = next((i for i, tok in enumerate(tokens) if i > 0 and _is_verb(tok, i, tokens)), None)
+    verb_at = _first_verb(tokens)
     if verb_at is None:
         apposition = _apposition(tokens)
         if apposition is not None:
