@@ -24,7 +24,15 @@ from collections.abc import Iterable
 from memedit.edits import Edit
 from memedit.relation_vectors import FUNCTION_WORDS
 from memedit.router import last_name_word, name_evidence, subject_evidence
-from memedit.words import ENGLISH_STOPWORDS, WORD, content_words, fold, same_word, words_of
+from memedit.words import (
+    ENGLISH_STOPWORDS,
+    WORD,
+    content_words,
+    fold,
+    name_spans,
+    same_word,
+    words_of,
+)
 
 # Where a clause ends: a sentence end, a line break, a dash between spaces or a colon, each
 # followed by more text. Hyphens inside words ("Yo-Yo Ma") are not clause ends, nor are the
@@ -110,6 +118,8 @@ def question_part(text: str, subject: str | None, *, named: bool = True) -> str 
     start, clause = last_clause(text)
     if start == 0 or not clause or not asks_something(clause, subject):
         return None
+    if any(a < start < b for a, b in name_spans(text, subject)):
+        return None  # the "clause end" is inside the name ("rowing at the 1987 Games - men's pair")
     if names(clause, subject):
         return clause if named else None
     if not names(text[:start], subject):

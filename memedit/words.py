@@ -46,3 +46,16 @@ def content_words(subject: str) -> list[str]:
 def has_word(word: str, query_words: set[str]) -> bool:
     """Whether ``word`` (folded) is among ``query_words``, as itself or a short inflection."""
     return word in query_words or any(same_word(word, q) for q in query_words)
+
+
+def name_spans(text: str, name: str) -> list[tuple[int, int]]:
+    """Where ``text`` names ``name`` whole (case and accents folded), as character spans of
+    ``text``; none when folding changes the text's length (the spans would not fit it)."""
+    folded, wanted = fold(text), fold(name).strip()
+    if not wanted or len(folded) != len(text):
+        return []
+    spans, start = [], folded.find(wanted)
+    while start >= 0:
+        spans.append((start, start + len(wanted)))
+        start = folded.find(wanted, start + 1)
+    return spans

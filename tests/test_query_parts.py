@@ -81,3 +81,15 @@ def test_question_part() -> None:
     assert question_part("Tell me about Georgia. Where is it located?", "Ilia II of Georgia") == (
         "Where is Ilia II of Georgia located?"
     )
+
+
+def test_a_dash_inside_the_subjects_name_is_no_clause_end() -> None:
+    """KnowEdit names events with a dash ("rowing at the 1987 Pan American Games \u2013 men's
+    coxless pair", an en dash): the words after it are part of the name, not a question after some
+    context, so there is no question part (before, "men's coxless pair is followed by" was
+    routed alone and reached the edit on what the event follows)."""
+    event = "rowing at the 1987 Pan American Games \u2013 men's coxless pair"
+    assert question_part(f"{event} is followed by", event) is None
+    assert question_part(f"Reading about {event} - what follows it?", event) == (
+        f"what follows {event}?"
+    )
