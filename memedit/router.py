@@ -66,7 +66,9 @@ import numpy as np
 
 from memedit.edits import Edit
 from memedit.errors import StoreError
+from memedit.kinship import other_kin
 from memedit.stores.base import SearchHit
+from memedit.verb_voice import turned_around
 from memedit.words import WORD, content_words, fold, has_word, same_word, words_of
 
 DEFAULT_THRESHOLD = 0.66  # cosine, for the "threshold" classifier
@@ -74,15 +76,19 @@ DEFAULT_TOP_K = 5
 # How a candidate's score was reached: the cosine itself (threshold router); below the gate
 # or past the first top_m candidates, so out of scope without a look; the fast tier alone;
 # the second look; unsure, but left unread because a better candidate was in scope first
-# (its fast score, capped below the threshold); in scope of a part of the query, routed again
-# by EditStore.route_many: the sentences that name the subject, the last clause, the query
-# with an alias of the subject replaced by it, a follow-up's question with its pronoun resolved.
+# (its fast score, capped below the threshold); ruled out by grammar, out of scope without a
+# look (router.ruled_out): a verb of the edit's question in the other voice, other kin; in
+# scope of a part of the query, routed again by EditStore.route_many: the sentences that name
+# the subject, the last clause, the query with an alias of the subject replaced by it, a
+# follow-up's question with its pronoun resolved.
 BASES = (
     "similarity",
     "gated",
     "fast",
     "second look",
     "unread",
+    "turned around",
+    "other kin",
     "subject window",
     "question part",
     "alias",
@@ -708,6 +714,19 @@ def head_origin() -> str:
     return "shipped" if directory is None else str(directory)
 
 
+def ruled_out(query: str, hit: SearchHit) -> str | None:
+    """The rule of grammar by which ``query`` asks another relation than ``hit``'s edit
+    (its basis), or None: a verb of the edit's question in the other voice, the subject in
+    its place (:mod:`memedit.verb_voice`), or other kin of the subject
+    (:mod:`memedit.kinship`). Embeddings and the head read both as nearly the edit's question."""
+    subject = hit.edit.subject
+    if turned_around(query, hit.route_text, subject):
+        return "turned around"
+    if other_kin(query, hit.route_text, subject):
+        return "other kin"
+    return None
+
+
 def pair_text(template: str, query: str, question: str) -> str:
     """What the second look reads: the query and the edit's question part (the one whose
     vector matched: see :attr:`memedit.stores.base.SearchHit.key`)."""
@@ -807,14 +826,15 @@ class LearntScopeClassifier(ScopeClassifier):
     ) -> tuple[list[list[float]], list[list[str]]]:
         out = [[0.0] * len(found) for found in candidates]
         bases = [["gated"] * len(found) for found in candidates]
-        index, texts, others, fast, shift = self._first_look(
+        index, texts, others, fast, shift, rules = self._first_look(
             queries, query_vectors, candidates, encoder
         )
         scores = shifted(fast, shift)
-        basis = ["fast"] * len(index)
+        basis = [rule or "fast" for rule in rules]
+        ruled = np.array([rule is not None for rule in rules], dtype=bool)
         if index and self.second_look:
             cut = self.threshold if threshold is None else float(threshold)
-            looks = self._look_again(encoder, texts, others, index, fast, scores, shift, cut)
+            looks = self._look_again(encoder, texts, others, index, fast, scores, shift, ruled, cut)
             for n, read in looks.items():
                 basis[n] = "second look" if read else "unread"
         for (qi, ci), score, how in zip(index, scores, basis, strict=True):
@@ -831,6 +851,7 @@ class LearntScopeClassifier(ScopeClassifier):
         fast: np.ndarray,
         scores: np.ndarray,
         shift: np.ndarray,
+        ruled: np.ndarray,
         cut: float,
     ) -> dict[int, bool]:
         """The second look, in place on ``scores``: each query's unsure candidates are read
@@ -843,7 +864,7 @@ class LearntScopeClassifier(ScopeClassifier):
         candidates are unsure follows the ``fast`` scores, their order ``scores``: those
         with the relation evidence's ``shift``, as the second look's are. Returns the
         unsure candidates, each with whether it was read."""
-        queue = self._queues(fast, scores, index)
+        queue = self._queues(fast, scores, index, ruled)
         first = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
@@ -862,13 +883,17 @@ class LearntScopeClassifier(ScopeClassifier):
         return read
 
     def _queues(
-        self, fast: np.ndarray, first: np.ndarray, index: Sequence[tuple[int, int]]
+        self,
+        fast: np.ndarray,
+        first: np.ndarray,
+        index: Sequence[tuple[int, int]],
+        ruled: np.ndarray,
     ) -> dict[int, list[int]]:
-        """Each query's unsure candidates (by their ``fast`` scores; positions in it), in the
-        order they are read: best ``first`` score (the fast one after the relation evidence,
-        the best guess before reading) first."""
+        """Each query's unsure candidates (by their ``fast`` scores; positions in it; never
+        one a rule has ``ruled`` out), in the order they are read: best ``first`` score (the
+        fast one after the relation evidence, the best guess before reading) first."""
         queue: dict[int, list[int]] = {}
-        unsure = np.flatnonzero(self.head.unsure(fast))
+        unsure = np.flatnonzero(self.head.unsure(fast) & ~ruled)
         for n in sorted(unsure.tolist(), key=lambda n: (-first[n], n)):
             queue.setdefault(index[n][0], []).append(n)
         return queue
@@ -885,14 +910,15 @@ class LearntScopeClassifier(ScopeClassifier):
         look (where it stops, what stays unread) worked out for each cut from those readings."""
         if not self.second_look:
             return super().tops(queries, query_vectors, candidates, encoder, cuts)
-        index, texts, others, fast, shift = self._first_look(
+        index, texts, others, fast, shift, rules = self._first_look(
             queries, query_vectors, candidates, encoder
         )
+        ruled = np.array([rule is not None for rule in rules], dtype=bool)
         dense = _dense([[0.0] * len(found) for found in candidates], candidates)
         similarity = others[:, -SCALARS]
         first = shifted(fast, shift)
         read = first.copy()
-        queues = self._queues(fast, first, index)
+        queues = self._queues(fast, first, index, ruled)
         unsure = [n for waiting in queues.values() for n in waiting]
         if unsure:
             looked = self.head.second_look(encoder, [texts[n] for n in unsure], others[unsure])
@@ -920,10 +946,13 @@ class LearntScopeClassifier(ScopeClassifier):
         query_vectors: np.ndarray,
         candidates: Sequence[Candidates],
         encoder: Encoder,
-    ) -> tuple[list[tuple[int, int]], list[str], np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[
+        list[tuple[int, int]], list[str], np.ndarray, np.ndarray, np.ndarray, list[str | None]
+    ]:
         """The gated candidates (query, candidate) positions, their pair texts and features,
-        the fast tier's scores of them, and the relation evidence's logit shift for each
-        (0 without it, and for a query that is the edit's own question)."""
+        the fast tier's scores of them, the relation evidence's logit shift for each (0
+        without it, and for a query that is the edit's own question), and the rule that
+        takes each out of scope (:func:`ruled_out`; its fast score is then 0), or None."""
         if encoder.id != self.head.embedder:
             raise StoreError(
                 f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
@@ -946,7 +975,10 @@ class LearntScopeClassifier(ScopeClassifier):
                 [candidates[qi][ci].relation_similarity for qi, ci in index], dtype=float
             )  # None (not given) becomes NaN: no shift
             shift = self.head.relation.shift_pairs(cosine, others[:, -SCALARS:])
-        return index, texts, others, fast, shift
+        rules = [ruled_out(queries[qi], candidates[qi][ci]) for qi, ci in index]
+        ruled = np.array([rule is not None for rule in rules], dtype=bool)
+        fast[ruled], shift[ruled] = 0.0, 0.0  # a score of 0 (no shift moves it)
+        return index, texts, others, fast, shift, rules
 
 
 class FastLearntScopeClassifier(LearntScopeClassifier):

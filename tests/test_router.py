@@ -838,3 +838,58 @@ def test_a_head_can_read_the_relation_cosine_as_a_feature(
     finally:
         monkeypatch.delenv("MEMEDIT_ROUTER_HEAD")
         shipped_head.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["learnt", "learnt-fast"])
+def test_a_query_that_turns_the_edits_verb_around_is_out_of_scope(
+    store: EditStore, kind: str
+) -> None:
+    """KnowEdit's "X is followed by" against an edit on "X follows": the inverse relation,
+    nearly the same text. The learnt routers take it out (score 0, never read again); the
+    edit's own question and a question that keeps the subject's role still reach it."""
+    store.configure_router(kind=kind)
+    store.add(subject="1996 Adams", prompt="1996 Adams follows", target="1995 Adams")
+    store.add("Stifter, Adalbert is followed by Musäus, Simon.")
+    for query, subject in [
+        ("1996 Adams is followed by", "1996 Adams"),
+        ("What is 1996 Adams followed by?", "1996 Adams"),
+        ("Stifter, Adalbert follows", "Stifter, Adalbert"),
+        ("What does Stifter, Adalbert follow?", "Stifter, Adalbert"),
+    ]:
+        result = store.route(query)
+        [turned] = [r for r in result.edits if r.edit.subject == subject]
+        assert (turned.basis, turned.score, turned.in_scope) == ("turned around", 0.0, False)
+        assert not result.in_scope, query
+    assert store.route("1996 Adams follows").matched[0].edit.subject == "1996 Adams"
+    assert store.route("Stifter, Adalbert is followed by").matched[0].edit.subject == (
+        "Stifter, Adalbert"
+    )
+    # calibration's sweep sees the same: nothing in scope at the router's threshold
+    threshold = store.router.threshold
+    [[(_, score)]] = store.route_sweep(["1996 Adams is followed by"], [threshold])
+    assert score < threshold
+
+
+def test_a_query_on_other_kin_of_the_subject_is_out_of_scope(store: EditStore) -> None:
+    """Family relations read alike to the embedding and the head ("Jan van Goyen's biological
+    father is" reached "The child of Jan van Goyen is" at 0.96); the kin word tells them
+    apart. The same kin, or the role turned around, still reaches the edit."""
+    store.add(subject="Jan van Goyen", prompt="The child of Jan van Goyen is", target="Ada")
+    store.add("Pandion I is married to Zeuxippe.")
+    for query, subject in [
+        ("Jan van Goyen's biological father is", "Jan van Goyen"),
+        ("Who is the mother of Jan van Goyen?", "Jan van Goyen"),
+        ("Who are the children of Pandion I?", "Pandion I"),
+    ]:
+        result = store.route(query)
+        [ruled] = [r for r in result.edits if r.edit.subject == subject]
+        assert (ruled.basis, ruled.score, ruled.in_scope) == ("other kin", 0.0, False), query
+    for query, subject in [
+        ("Who is Jan van Goyen's son?", "Jan van Goyen"),
+        ("Who is the wife of Pandion I?", "Pandion I"),
+    ]:
+        result = store.route(query)
+        assert result.in_scope and result.matched[0].edit.subject == subject, query
+    # the role turned around asks for the child: no rule takes it out (the head decides)
+    result = store.route("Jan van Goyen is the father of")
+    assert all(r.basis != "other kin" for r in result.edits)
