@@ -840,6 +840,15 @@ def test_a_head_can_read_the_relation_cosine_as_a_feature(
         shipped_head.cache_clear()
 
 
+def _assert_ruled_out(store: EditStore, rule: str, asked: list[tuple[str, str]]) -> None:
+    """Each query is out of scope, and its subject's edit was taken out by ``rule``: score 0."""
+    for query, subject in asked:
+        result = store.route(query)
+        [ruled] = [r for r in result.edits if r.edit.subject == subject]
+        assert (ruled.basis, ruled.score, ruled.in_scope) == (rule, 0.0, False), query
+        assert not result.in_scope, query
+
+
 @pytest.mark.parametrize("kind", ["learnt", "learnt-fast"])
 def test_a_query_that_turns_the_edits_verb_around_is_out_of_scope(
     store: EditStore, kind: str
@@ -850,16 +859,16 @@ def test_a_query_that_turns_the_edits_verb_around_is_out_of_scope(
     store.configure_router(kind=kind)
     store.add(subject="1996 Adams", prompt="1996 Adams follows", target="1995 Adams")
     store.add("Stifter, Adalbert is followed by Musäus, Simon.")
-    for query, subject in [
-        ("1996 Adams is followed by", "1996 Adams"),
-        ("What is 1996 Adams followed by?", "1996 Adams"),
-        ("Stifter, Adalbert follows", "Stifter, Adalbert"),
-        ("What does Stifter, Adalbert follow?", "Stifter, Adalbert"),
-    ]:
-        result = store.route(query)
-        [turned] = [r for r in result.edits if r.edit.subject == subject]
-        assert (turned.basis, turned.score, turned.in_scope) == ("turned around", 0.0, False)
-        assert not result.in_scope, query
+    _assert_ruled_out(
+        store,
+        "turned around",
+        [
+            ("1996 Adams is followed by", "1996 Adams"),
+            ("What is 1996 Adams followed by?", "1996 Adams"),
+            ("Stifter, Adalbert follows", "Stifter, Adalbert"),
+            ("What does Stifter, Adalbert follow?", "Stifter, Adalbert"),
+        ],
+    )
     assert store.route("1996 Adams follows").matched[0].edit.subject == "1996 Adams"
     assert store.route("Stifter, Adalbert is followed by").matched[0].edit.subject == (
         "Stifter, Adalbert"
@@ -876,14 +885,15 @@ def test_a_query_on_other_kin_of_the_subject_is_out_of_scope(store: EditStore) -
     apart. The same kin, or the role turned around, still reaches the edit."""
     store.add(subject="Jan van Goyen", prompt="The child of Jan van Goyen is", target="Ada")
     store.add("Pandion I is married to Zeuxippe.")
-    for query, subject in [
-        ("Jan van Goyen's biological father is", "Jan van Goyen"),
-        ("Who is the mother of Jan van Goyen?", "Jan van Goyen"),
-        ("Who are the children of Pandion I?", "Pandion I"),
-    ]:
-        result = store.route(query)
-        [ruled] = [r for r in result.edits if r.edit.subject == subject]
-        assert (ruled.basis, ruled.score, ruled.in_scope) == ("other kin", 0.0, False), query
+    _assert_ruled_out(
+        store,
+        "other kin",
+        [
+            ("Jan van Goyen's biological father is", "Jan van Goyen"),
+            ("Who is the mother of Jan van Goyen?", "Jan van Goyen"),
+            ("Who are the children of Pandion I?", "Pandion I"),
+        ],
+    )
     for query, subject in [
         ("Who is Jan van Goyen's son?", "Jan van Goyen"),
         ("Who is the wife of Pandion I?", "Pandion I"),
