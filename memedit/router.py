@@ -33,7 +33,10 @@ edit's question part. The classifier then decides, per candidate:
     its top layers fine-tuned, :class:`CrossTier`); the one pass then gives both
     readings, and the second look's score is their weighted mean (measured, not
     shipped: see docs/scope-classifier-history.md). Scores are probabilities; the threshold was chosen on
-    training data held aside (``threshold`` in the head's JSON).
+    training data held aside (``threshold`` in the head's JSON). Before either tier, two
+    rules of grammar (:func:`ruled_out`) give a score of 0 to a candidate whose question
+    the query asks with its verb in the other voice ("X is followed by" against "X
+    follows") or about other kin of the subject (a father against a child).
 
 ``learnt-fast``
     The fast tier alone, with its own threshold (``band_choice.fast_only_threshold``
