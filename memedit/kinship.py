@@ -36,7 +36,7 @@ KIN: dict[str, frozenset[str]] = {
         ["child", "children", "son", "sons", "daughter", "daughters", "kid", "kids"],
         frozenset([CHILD]),
     ),
-    **dict.fromkeys(["offspring", "progeny"], frozenset([CHILD])),
+    **dict.fromkeys(["offspring", "progeny", "descendant", "descendants"], frozenset([CHILD])),
     **dict.fromkeys(
         ["sibling", "siblings", "brother", "brothers", "sister", "sisters"], frozenset([SIBLING])
     ),

@@ -17,6 +17,7 @@ from memedit.kinship import kin_asked, other_kin
         ("Adi Hirschal was brought into the world by his father,", "Adi Hirschal", {"father"}),
         ("Who is Beyonc\u00e9 married to?", "Beyonc\u00e9", {"spouse"}),
         ("The number of children Adolf Miethe has is", "Adolf Miethe", {"child"}),
+        ("One known descendant of Sverre of Norway is", "Sverre of Norway", {"child"}),
         # the subject holds the role: the question is on the other end of it
         ("Jan van Goyen is the father of", "Jan van Goyen", {"child"}),
         ("Whose mother is Jan van Goyen?", "Jan van Goyen", {"child"}),
