@@ -29,33 +29,18 @@ from memedit.words import (
     WORD,
     content_words,
     fold,
+    last_clause,
     name_spans,
     same_word,
     words_of,
 )
 
-# Where a clause ends: a sentence end, a line break, a dash between spaces or a colon, each
-# followed by more text. Hyphens inside words ("Yo-Yo Ma") are not clause ends, nor are the
-# periods of initials and common abbreviations ("Charles P. de Saint-Aignan", "Dr. King").
-_CLAUSE_END = re.compile(
-    r"(?:(?<!\b[A-Z])(?<!\b(?:Dr|Mr|Ms|St|Jr|Sr|vs))(?<!\bMrs)\.\s+|[!?]\s+|\n+"
-    r"|\s+[-\u2013\u2014]+\s+|:\s+)(?=\S)"
-)
 # Third-person pronouns that can stand for a named subject, and how each is replaced.
 PRONOUNS = frozenset(["he", "she", "it", "they", "him", "them", "his", "its", "their", "her"])
 _PRONOUN = re.compile(rf"\b({'|'.join(sorted(PRONOUNS))})\b", re.IGNORECASE)
 _ASKS_NOTHING = FUNCTION_WORDS | PRONOUNS  # words that do not make a clause a question
 _POSSESSIVE = frozenset({"his", "its", "their"})
 _NEXT_WORD = re.compile(r"\s+(\w+)")
-
-
-def last_clause(text: str) -> tuple[int, str]:
-    """Where the last clause of ``text`` starts, and the clause (all of ``text`` when it has
-    one clause)."""
-    start = 0
-    for m in _CLAUSE_END.finditer(text):
-        start = m.end()
-    return start, text[start:].strip()
 
 
 def _possessive(text: str, end: int, pronoun: str) -> bool:

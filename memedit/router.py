@@ -33,10 +33,11 @@ edit's question part. The classifier then decides, per candidate:
     its top layers fine-tuned, :class:`CrossTier`); the one pass then gives both
     readings, and the second look's score is their weighted mean (measured, not
     shipped: see docs/scope-classifier-history.md). Scores are probabilities; the threshold was chosen on
-    training data held aside (``threshold`` in the head's JSON). Before either tier, two
-    rules of grammar (:func:`ruled_out`) give a score of 0 to a candidate whose question
-    the query asks with its verb in the other voice ("X is followed by" against "X
-    follows") or about other kin of the subject (a father against a child).
+    training data held aside (``threshold`` in the head's JSON). Before either tier, three
+    rules (:func:`ruled_out`) give a score of 0 to a candidate whose question the query
+    asks with its verb in the other voice ("X is followed by" against "X follows"), about
+    other kin of the subject (a father against a child), or for a time or an amount that
+    the edit's answer is not ("When was Mozart born?" against "born in Vienna").
 
 ``learnt-fast``
     The fast tier alone, with its own threshold (``band_choice.fast_only_threshold``
@@ -67,6 +68,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from memedit.answer_type import other_answer
 from memedit.edits import Edit
 from memedit.errors import StoreError
 from memedit.kinship import other_kin
@@ -79,8 +81,9 @@ DEFAULT_TOP_K = 5
 # How a candidate's score was reached: the cosine itself (threshold router); below the gate
 # or past the first top_m candidates, so out of scope without a look; the fast tier alone;
 # the second look; unsure, but left unread because a better candidate was in scope first
-# (its fast score, capped below the threshold); ruled out by grammar, out of scope without a
-# look (router.ruled_out): a verb of the edit's question in the other voice, other kin; in
+# (its fast score, capped below the threshold); ruled out, out of scope without a look
+# (router.ruled_out): a verb of the edit's question in the other voice, other kin, a question
+# for a time or an amount that the edit's answer is not; in
 # scope of a part of the query, routed again by EditStore.route_many: the sentences that name
 # the subject, the last clause, the query with an alias of the subject replaced by it, a
 # follow-up's question with its pronoun resolved.
@@ -92,6 +95,7 @@ BASES = (
     "unread",
     "turned around",
     "other kin",
+    "other answer",
     "subject window",
     "question part",
     "alias",
@@ -718,15 +722,21 @@ def head_origin() -> str:
 
 
 def ruled_out(query: str, hit: SearchHit) -> str | None:
-    """The rule of grammar by which ``query`` asks another relation than ``hit``'s edit
-    (its basis), or None: a verb of the edit's question in the other voice, the subject in
-    its place (:mod:`memedit.verb_voice`), or other kin of the subject
-    (:mod:`memedit.kinship`). Embeddings and the head read both as nearly the edit's question."""
+    """The rule by which ``query`` asks another relation than ``hit``'s edit (its basis), or
+    None: a verb of the edit's question in the other voice, the subject in its place
+    (:mod:`memedit.verb_voice`); other kin of the subject (:mod:`memedit.kinship`); a time
+    or an amount, where the edit's answer is neither (:mod:`memedit.answer_type`).
+    Embeddings and the head read such queries as nearly the edit's question. The edit's own
+    question is never ruled out."""
+    if hit.similarity >= EXACT_SIMILARITY:
+        return None
     subject = hit.edit.subject
     if turned_around(query, hit.route_text, subject):
         return "turned around"
     if other_kin(query, hit.route_text, subject):
         return "other kin"
+    if other_answer(query, hit.edit.target):
+        return "other answer"
     return None
 
 

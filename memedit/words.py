@@ -1,5 +1,6 @@
-"""Word-level matching shared by the router's features and relation vectors: case and
-accent folding, a subject's content words, and "iPhones" counting for "iPhone"."""
+"""Word-level matching shared by the router's features, its rules and relation vectors: case
+and accent folding, a subject's content words, "iPhones" counting for "iPhone", where a name
+stands in a text, and where a query's last clause starts."""
 
 from __future__ import annotations
 
@@ -59,3 +60,21 @@ def name_spans(text: str, name: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(wanted)))
         start = folded.find(wanted, start + 1)
     return spans
+
+
+# Where a clause ends: a sentence end, a line break, a dash between spaces or a colon, each
+# followed by more text. Hyphens inside words ("Yo-Yo Ma") are not clause ends, nor are the
+# periods of initials and common abbreviations ("Charles P. de Saint-Aignan", "Dr. King").
+_CLAUSE_END = re.compile(
+    r"(?:(?<!\b[A-Z])(?<!\b(?:Dr|Mr|Ms|St|Jr|Sr|vs))(?<!\bMrs)\.\s+|[!?]\s+|\n+"
+    r"|\s+[-\u2013\u2014]+\s+|:\s+)(?=\S)"
+)
+
+
+def last_clause(text: str) -> tuple[int, str]:
+    """Where the last clause of ``text`` starts, and the clause (all of ``text`` when it has
+    one clause)."""
+    start = 0
+    for m in _CLAUSE_END.finditer(text):
+        start = m.end()
+    return start, text[start:].strip()

@@ -903,3 +903,24 @@ def test_a_query_on_other_kin_of_the_subject_is_out_of_scope(store: EditStore) -
     # the role turned around asks for the child: no rule takes it out (the head decides)
     result = store.route("Jan van Goyen is the father of")
     assert all(r.basis != "other kin" for r in result.edits)
+
+
+def test_a_question_for_a_time_is_out_of_scope_of_an_edit_on_a_place(store: EditStore) -> None:
+    """ "When was Mozart born?" shares the edit's words but asks for a time, which "Vienna"
+    is not; the same question reaches an edit whose answer is a year, and the edit's own
+    question always reaches its edit."""
+    store.add("Wolfgang Amadeus Mozart was born in Vienna.")
+    store.add("Pride and Prejudice was written by Charlotte Bront\u00eb.")
+    _assert_ruled_out(
+        store,
+        "other answer",
+        [
+            ("In what year did Wolfgang Amadeus Mozart die?", "Wolfgang Amadeus Mozart"),
+            ("When was Pride and Prejudice first published?", "Pride and Prejudice"),
+        ],
+    )
+    store.add(subject="Minecraft", prompt="When was Minecraft released?", target="Vienna")
+    assert store.route("When was Minecraft released?").matched[0].edit.subject == "Minecraft"
+    store.add("The Eiffel Tower was completed in 1889.")
+    result = store.route("When was the Eiffel Tower completed?")
+    assert result.in_scope and result.matched[0].edit.subject == "The Eiffel Tower"
