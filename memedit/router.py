@@ -726,16 +726,16 @@ def ruled_out(query: str, hit: SearchHit) -> str | None:
     None: a verb of the edit's question in the other voice, the subject in its place
     (:mod:`memedit.verb_voice`); other kin of the subject (:mod:`memedit.kinship`); a time
     or an amount, where the edit's answer is neither (:mod:`memedit.answer_type`).
-    Embeddings and the head read such queries as nearly the edit's question. The edit's own
-    question is never ruled out."""
-    if hit.similarity >= EXACT_SIMILARITY:
-        return None
+    Embeddings and the head read such queries as nearly the edit's question ("X is followed
+    by" against "X follows" at cosine 0.99). The edit's own question is never ruled out: the
+    first two rules cannot fire on it, and the third is not asked where the query is the
+    edit's question (cosine ``EXACT_SIMILARITY`` or more), whatever its answer."""
     subject = hit.edit.subject
     if turned_around(query, hit.route_text, subject):
         return "turned around"
     if other_kin(query, hit.route_text, subject):
         return "other kin"
-    if other_answer(query, hit.edit.target):
+    if hit.similarity < EXACT_SIMILARITY and other_answer(query, hit.edit.target):
         return "other answer"
     return None
 

@@ -859,10 +859,14 @@ def test_a_query_that_turns_the_edits_verb_around_is_out_of_scope(
     store.configure_router(kind=kind)
     store.add(subject="1996 Adams", prompt="1996 Adams follows", target="1995 Adams")
     store.add("Stifter, Adalbert is followed by Musäus, Simon.")
+    # a long subject: the two texts are near one (cosine 0.98 and more), still ruled out
+    long = "speed skating at the 1992 Winter Olympics \u2013 men's 500 metres"
+    store.add(subject=long, prompt=f"{long} follows", target="speed skating at the 1988 games")
     _assert_ruled_out(
         store,
         "turned around",
         [
+            (f"{long} is followed by", long),
             ("1996 Adams is followed by", "1996 Adams"),
             ("What is 1996 Adams followed by?", "1996 Adams"),
             ("Stifter, Adalbert follows", "Stifter, Adalbert"),
