@@ -22,11 +22,8 @@ relation ("What wife was Bidar Bakht born?" for "What was the name of Bidar Bakh
 
 from __future__ import annotations
 
-import re
+from memedit.words import lowered_tokens, name_spans
 
-from memedit.words import name_spans
-
-_TOKEN = re.compile(r"[\w'\u2019]+")
 FATHER, MOTHER, CHILD, SIBLING, SPOUSE = "father", "mother", "child", "sibling", "spouse"
 KIN: dict[str, frozenset[str]] = {
     **dict.fromkeys(["father", "fathers", "dad", "daddy", "papa"], frozenset([FATHER])),
@@ -74,7 +71,7 @@ def kin_asked(text: str, subject: str) -> frozenset[str] | None:
     spans = name_spans(text, subject)
     if not spans:
         return None
-    tokens = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    tokens = lowered_tokens(text)
     asked: set[str] = set()
     for k, (word, start, end) in enumerate(tokens):
         if word not in KIN or any(start < b and end > a for a, b in spans):

@@ -844,10 +844,9 @@ class LearntScopeClassifier(ScopeClassifier):
         )
         scores = shifted(fast, shift)
         basis = [rule or "fast" for rule in rules]
-        ruled = np.array([rule is not None for rule in rules], dtype=bool)
         if index and self.second_look:
             cut = self.threshold if threshold is None else float(threshold)
-            looks = self._look_again(encoder, texts, others, index, fast, scores, shift, ruled, cut)
+            looks = self._look_again(encoder, texts, others, index, fast, scores, shift, rules, cut)
             for n, read in looks.items():
                 basis[n] = "second look" if read else "unread"
         for (qi, ci), score, how in zip(index, scores, basis, strict=True):
@@ -864,7 +863,7 @@ class LearntScopeClassifier(ScopeClassifier):
         fast: np.ndarray,
         scores: np.ndarray,
         shift: np.ndarray,
-        ruled: np.ndarray,
+        rules: Sequence[str | None],
         cut: float,
     ) -> dict[int, bool]:
         """The second look, in place on ``scores``: each query's unsure candidates are read
@@ -877,7 +876,7 @@ class LearntScopeClassifier(ScopeClassifier):
         candidates are unsure follows the ``fast`` scores, their order ``scores``: those
         with the relation evidence's ``shift``, as the second look's are. Returns the
         unsure candidates, each with whether it was read."""
-        queue = self._queues(fast, scores, index, ruled)
+        queue = self._queues(fast, scores, index, rules)
         first = scores.copy()
         below = float(np.nextafter(cut, -np.inf))
         similarity = others[:, -SCALARS]
@@ -900,12 +899,14 @@ class LearntScopeClassifier(ScopeClassifier):
         fast: np.ndarray,
         first: np.ndarray,
         index: Sequence[tuple[int, int]],
-        ruled: np.ndarray,
+        rules: Sequence[str | None],
     ) -> dict[int, list[int]]:
         """Each query's unsure candidates (by their ``fast`` scores; positions in it; never
-        one a rule has ``ruled`` out), in the order they are read: best ``first`` score (the
-        fast one after the relation evidence, the best guess before reading) first."""
+        one of ``rules`` has ruled out, :func:`ruled_out`), in the order they are read: best
+        ``first`` score (the fast one after the relation evidence, the best guess before
+        reading) first."""
         queue: dict[int, list[int]] = {}
+        ruled = np.array([rule is not None for rule in rules], dtype=bool)
         unsure = np.flatnonzero(self.head.unsure(fast) & ~ruled)
         for n in sorted(unsure.tolist(), key=lambda n: (-first[n], n)):
             queue.setdefault(index[n][0], []).append(n)
@@ -926,12 +927,11 @@ class LearntScopeClassifier(ScopeClassifier):
         index, texts, others, fast, shift, rules = self._first_look(
             queries, query_vectors, candidates, encoder
         )
-        ruled = np.array([rule is not None for rule in rules], dtype=bool)
         dense = _dense([[0.0] * len(found) for found in candidates], candidates)
         similarity = others[:, -SCALARS]
         first = shifted(fast, shift)
         read = first.copy()
-        queues = self._queues(fast, first, index, ruled)
+        queues = self._queues(fast, first, index, rules)
         unsure = [n for waiting in queues.values() for n in waiting]
         if unsure:
             looked = self.head.second_look(encoder, [texts[n] for n in unsure], others[unsure])

@@ -21,17 +21,15 @@ triples or KnowEdit recent query, and on one of zsRE's 998 rephrases (itself tur
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
-from memedit.words import name_spans
+from memedit.words import lowered_tokens, name_spans
 
-_TOKEN = re.compile(r"[\w'\u2019]+")
 _BE = frozenset(
     ["is", "was", "are", "were", "be", "been", "being", "isn't", "wasn't", "aren't", "weren't"]
 )
 _DO = frozenset(["does", "do", "did", "doesn't", "don't", "didn't"])
-_AUXILIARIES = _BE | _DO | frozenset(["has", "was"])
+_AUXILIARIES = _BE | _DO | frozenset(["has"])
 _WH = frozenset(["what", "who", "which", "whom", "that"])
 # Irregular participles, each with the stem its present tense gives ("writes" -> "writ").
 _IRREGULAR = {
@@ -80,7 +78,7 @@ def verb_uses(text: str, subject: str) -> list[VerbUse] | None:
     if not spans:
         return None
     span = spans[0]
-    tokens = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    tokens = lowered_tokens(text)
     outside = [k for k, (_, a, b) in enumerate(tokens) if not (a < span[1] and b > span[0])]
     before = [k for k in outside if tokens[k][2] <= span[0]]
     after = [k for k in outside if tokens[k][1] >= span[1]]

@@ -49,6 +49,14 @@ def has_word(word: str, query_words: set[str]) -> bool:
     return word in query_words or any(same_word(word, q) for q in query_words)
 
 
+_TOKEN = re.compile(r"[\w'\u2019]+")  # a word with its apostrophes ("isn't", "X's")
+
+
+def lowered_tokens(text: str) -> list[tuple[str, int, int]]:
+    """The words of ``text`` in lower case, each with its span: what the routing rules read."""
+    return [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
 def name_spans(text: str, name: str) -> list[tuple[int, int]]:
     """Where ``text`` names ``name`` whole (case and accents folded), as character spans of
     ``text``; none when folding changes the text's length (the spans would not fit it)."""
