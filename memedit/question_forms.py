@@ -110,6 +110,10 @@ QUESTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "spouse": ("family", ("Who is {} married to?", "Who is the spouse of {}?")),
     "siblings": ("family", ("Who are the siblings of {}?",)),
     "award": ("award", ("Which award did {} win?", "What award has {} received?")),
+    "nomination": (
+        "nomination",
+        ("Which award was {} nominated for?", "What has {} been nominated for?"),
+    ),
     "alma_mater": ("alma_mater", ("Where did {} study?", "Which university did {} attend?")),
     "cast": ("cast", ("Who starred in {}?", "Who are the cast members of {}?")),
     "birth_date": ("birth_date", ("When was {} born?", "What is the date of birth of {}?")),
@@ -143,6 +147,10 @@ follows genre named_after founded_in country_associated award architect"""
 _ORGANISATION = """headquarters founded_in owner creator country_associated member_of named_after
 field league"""
 DOMAINS = tuple(frozenset(d.split()) for d in (_PERSON, _PLACE, _WORK, _ORGANISATION))
+# Relations in no kind (award nominations: people's and works'), so that the other relations
+# evaluation draws questions from stay, for every other edit, those it always drew; their
+# own edits draw from every kind.
+UNDRAWN = frozenset(["nomination"])
 PERSON_RELATIONS = DOMAINS[0].difference(*DOMAINS[1:])  # a subject with one of these is a person
 
 # (pattern over the prompt with the subject replaced by "{}", relation), most specific first
@@ -216,6 +224,7 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     (r"name of the child", "child"),
     (r"spouse", "spouse"),
     (r"siblings", "siblings"),
+    (r"nominat|shortlisted|longlisted|finalist", "nomination"),  # before award: not won
     (r"award", "award"),
     (r"alma mater|studied at|educated at|graduated from", "alma_mater"),
     (r"cast members", "cast"),

@@ -101,6 +101,13 @@ def m003_conflict_keys_read_from_word_starts(db: Database) -> None:
     phrasings: recompute stored keys, and make an edit superseded by one on another subject
     or relation live again (the supersession was the old patterns' mistake). Edits left live
     on one key stay live; the next edit on that key settles them."""
+    _rekey_and_revive(db)
+
+
+def _rekey_and_revive(db: Database) -> None:
+    """Recompute stored conflict keys, and make an edit superseded by one on another key live
+    again (the old keys' mistake). Edits left live on one key stay live; the next edit on
+    that key settles them."""
     _recompute_conflict_keys(db)
     db.execute(
         """
@@ -158,6 +165,15 @@ def m006_subject_aliases(db: Database) -> None:
     if "edits" in db.table_names():
         db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
         db.execute(f"CREATE INDEX edits_aliased ON edits (seq) WHERE {_ALIASED}")
+
+
+@migrations()
+def m007_award_nominations_are_no_awards(db: Database) -> None:
+    """An award nomination is a relation of its own ("X received an award nomination" had
+    keyed as an award received, so that one superseded the other): recompute stored keys and
+    make an edit superseded by one on the other relation live again."""
+    if "edits" in db.table_names():
+        _rekey_and_revive(db)
 
 
 _ALIASED = "status = 'live' AND aliases != '[]'"  # the live edits routing looks up aliases of

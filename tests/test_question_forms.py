@@ -13,6 +13,7 @@ from memedit.question_forms import (
     DOMAINS,
     PATTERNS,
     QUESTIONS,
+    UNDRAWN,
     cloze_forms,
     cloze_templates,
     other_relations,
@@ -42,6 +43,9 @@ from memedit.router_training import CLOZE_SPECIFICITY, cloze_queries, cloze_quer
         ("By profession, Marie Curie was a", "Marie Curie", "occupation"),
         ("Place of birth of Ada Lovelace:", "Ada Lovelace", "birthplace"),  # any case
         ("Jurassic Park was directed by", "Jurassic Park", "director"),
+        # a nomination is not an award received
+        ("Rose Byrne received award nomination, such as", "Rose Byrne", "nomination"),
+        ("Rose Byrne received award(s), such as", "Rose Byrne", "award"),
         ("The Four Seasons was composed by", "The Four Seasons", "composer"),
         ("Nineteen Eighty-Four is a novel written by", "Nineteen Eighty-Four", "author"),
         ("Hamlet was written in", "Hamlet", "language"),
@@ -62,7 +66,7 @@ def test_relation_of(prompt: str, subject: str | None, relation: str | None) -> 
 def test_table_is_consistent() -> None:
     assert {r for _, r in PATTERNS} <= set(QUESTIONS)
     for relation, (_, templates) in QUESTIONS.items():
-        assert any(relation in d for d in DOMAINS), relation
+        assert any(relation in d for d in DOMAINS) != (relation in UNDRAWN), relation
         assert templates and all(t.count("{}") == 1 and "?" in t for t in templates)
 
 

@@ -721,3 +721,27 @@ def test_a_follow_up_question_reaches_the_edit_its_context_names(store: EditStor
     assert [r.in_scope for r in batch] == [False, False, True]
     with pytest.raises(ValueError, match="2 contexts for 1 queries"):
         store.route_many(["Where was he born?"], contexts=["a", "b"])
+
+
+def test_an_award_nomination_does_not_supersede_an_award_won(tmp_path: Path) -> None:
+    """Regression: "received an award nomination" keyed as an award received, so that an edit
+    on the one superseded the other. Migration m007 rekeys an older store's edits and makes
+    the superseded one live again."""
+    path = tmp_path / "old"
+    with EditStore(path) as store:
+        won = store.add("Rose Byrne received the award of Best Actress.")
+        nominated = store.add("Rose Byrne received an award nomination for the Golden Globe.")
+        assert store.get(won.id).live and store.get(nominated.id).live
+        assert won.conflict_key != nominated.conflict_key
+    conn = sqlite3.connect(path / "memedit.db")
+    conn.execute(
+        "UPDATE edits SET status = 'superseded', superseded_by = ?, conflict_key = ? WHERE id = ?",
+        [nominated.id, won.conflict_key, won.id],
+    )
+    conn.execute("UPDATE edits SET conflict_key = ? WHERE id = ?", [won.conflict_key, nominated.id])
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name LIKE 'm007%'")
+    conn.commit()
+    conn.close()
+    with EditStore(path) as store:
+        assert store.get(won.id).live and store.get(won.id).superseded_by is None
+        assert store.get(nominated.id).conflict_key == nominated.conflict_key
