@@ -33,11 +33,13 @@ edit's question part. The classifier then decides, per candidate:
     its top layers fine-tuned, :class:`CrossTier`); the one pass then gives both
     readings, and the second look's score is their weighted mean (measured, not
     shipped: see docs/scope-classifier-history.md). Scores are probabilities; the threshold was chosen on
-    training data held aside (``threshold`` in the head's JSON). Before either tier, three
+    training data held aside (``threshold`` in the head's JSON). Before either tier, five
     rules (:func:`ruled_out`) give a score of 0 to a candidate whose question the query
     asks with its verb in the other voice ("X is followed by" against "X follows"), about
-    other kin of the subject (a father against a child), or for a time or an amount that
-    the edit's answer is not ("When was Mozart born?" against "born in Vienna").
+    other kin of the subject (a father against a child), about the other side of its
+    doctoral supervision (an advisor against a student), about its award nominations
+    against its awards won, or for a time or an amount that the edit's answer is not
+    ("When was Mozart born?" against "born in Vienna").
 
 ``learnt-fast``
     The fast tier alone, with its own threshold (``band_choice.fast_only_threshold``
@@ -72,6 +74,8 @@ from memedit.answer_type import other_answer
 from memedit.edits import Edit
 from memedit.errors import StoreError
 from memedit.kinship import other_kin
+from memedit.mentorship import other_side
+from memedit.nomination import nominated_or_won
 from memedit.stores.base import SearchHit
 from memedit.verb_voice import turned_around
 from memedit.words import WORD, content_words, fold, has_word, same_word, words_of
@@ -82,8 +86,9 @@ DEFAULT_TOP_K = 5
 # or past the first top_m candidates, so out of scope without a look; the fast tier alone;
 # the second look; unsure, but left unread because a better candidate was in scope first
 # (its fast score, capped below the threshold); ruled out, out of scope without a look
-# (router.ruled_out): a verb of the edit's question in the other voice, other kin, a question
-# for a time or an amount that the edit's answer is not; in
+# (router.ruled_out): a verb of the edit's question in the other voice, other kin, the other
+# side of a doctoral supervision, a nomination against an award won, a question for a time or
+# an amount that the edit's answer is not; in
 # scope of a part of the query, routed again by EditStore.route_many: the sentences that name
 # the subject, the last clause, the query with an alias of the subject replaced by it, a
 # follow-up's question with its pronoun resolved.
@@ -95,6 +100,8 @@ BASES = (
     "unread",
     "turned around",
     "other kin",
+    "advisor or student",
+    "nominated or won",
     "other answer",
     "subject window",
     "question part",
@@ -724,17 +731,23 @@ def head_origin() -> str:
 def ruled_out(query: str, hit: SearchHit) -> str | None:
     """The rule by which ``query`` asks another relation than ``hit``'s edit (its basis), or
     None: a verb of the edit's question in the other voice, the subject in its place
-    (:mod:`memedit.verb_voice`); other kin of the subject (:mod:`memedit.kinship`); a time
-    or an amount, where the edit's answer is neither (:mod:`memedit.answer_type`).
-    Embeddings and the head read such queries as nearly the edit's question ("X is followed
-    by" against "X follows" at cosine 0.99). The edit's own question is never ruled out: the
-    first two rules cannot fire on it, and the third is not asked where the query is the
-    edit's question (cosine ``EXACT_SIMILARITY`` or more), whatever its answer."""
+    (:mod:`memedit.verb_voice`); other kin of the subject (:mod:`memedit.kinship`); the
+    other side of its doctoral supervision (:mod:`memedit.mentorship`); its award
+    nominations against its awards won (:mod:`memedit.nomination`); a time or an amount,
+    where the edit's answer is neither (:mod:`memedit.answer_type`). Embeddings and the head
+    read such queries as nearly the edit's question ("X is followed by" against "X follows"
+    at cosine 0.99). The edit's own question is never ruled out: the first four rules cannot
+    fire on it, and the last is not asked where the query is the edit's question (cosine
+    ``EXACT_SIMILARITY`` or more), whatever its answer."""
     subject = hit.edit.subject
     if turned_around(query, hit.route_text, subject):
         return "turned around"
     if other_kin(query, hit.route_text, subject):
         return "other kin"
+    if other_side(query, hit.route_text, subject):
+        return "advisor or student"
+    if nominated_or_won(query, hit.route_text, subject):
+        return "nominated or won"
     if hit.similarity < EXACT_SIMILARITY and other_answer(query, hit.edit.target):
         return "other answer"
     return None

@@ -928,3 +928,49 @@ def test_a_question_for_a_time_is_out_of_scope_of_an_edit_on_a_place(store: Edit
     store.add("The Eiffel Tower was completed in 1889.")
     result = store.route("When was the Eiffel Tower completed?")
     assert result.in_scope and result.matched[0].edit.subject == "The Eiffel Tower"
+
+
+def test_a_query_on_the_other_side_of_a_doctoral_supervision_is_out_of_scope(
+    store: EditStore,
+) -> None:
+    """ "Sverre of Norway's doctoral thesis was supervised by" reached the edit on Sverre's
+    doctoral student (a third of the crowded row's wrong edits): the grammar says which side
+    is asked. A question on the edit's own side is not ruled out."""
+    store.add(subject="Sverre of Norway", prompt="The doctoral student of Sverre of Norway is",
+              target="Ada Lovelace")  # fmt: skip
+    store.add("The doctoral advisor of Gunnar Myrdal is Knut Wicksell.")
+    _assert_ruled_out(
+        store,
+        "advisor or student",
+        [
+            ("Sverre of Norway's doctoral thesis was supervised by", "Sverre of Norway"),
+            ("Who was the PhD advisor of Sverre of Norway?", "Sverre of Norway"),
+            ("Gunnar Myrdal mentored the doctoral thesis of", "Gunnar Myrdal"),
+            ("Gunnar Myrdal served as the doctoral advisor for", "Gunnar Myrdal"),
+        ],
+    )
+    for query in ("Whom did Sverre of Norway supervise as a PhD student?",
+                  "Who supervised Gunnar Myrdal's doctoral thesis?"):  # fmt: skip
+        assert all(r.basis != "advisor or student" for r in store.route(query).edits), query
+
+
+def test_a_query_on_award_nominations_is_out_of_scope_of_an_award_won(store: EditStore) -> None:
+    """ "What award was X nominated for?" reached the edit "X received award(s), such as": a
+    nomination is not an award won. A question on what the edit says still reaches it."""
+    store.add("Rose Byrne received an award nomination for the Golden Globe.")
+    store.add(subject="Gunnar Myrdal", prompt="Gunnar Myrdal received award(s), such as",
+              target="the Nobel Memorial Prize")  # fmt: skip
+    _assert_ruled_out(
+        store,
+        "nominated or won",
+        [
+            ("Which awards has Rose Byrne won?", "Rose Byrne"),
+            ("What award was Gunnar Myrdal nominated for?", "Gunnar Myrdal"),
+        ],
+    )
+    for query, subject in [
+        ("What award was Rose Byrne nominated for?", "Rose Byrne"),
+        ("Which prize did Gunnar Myrdal win?", "Gunnar Myrdal"),
+    ]:
+        result = store.route(query)
+        assert result.in_scope and result.matched[0].edit.subject == subject, query
