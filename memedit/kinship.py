@@ -22,7 +22,7 @@ relation ("What wife was Bidar Bakht born?" for "What was the name of Bidar Bakh
 
 from __future__ import annotations
 
-from memedit.words import lowered_tokens, name_spans
+from memedit.words import lowered_tokens, name_spans, named_alone
 
 FATHER, MOTHER, CHILD, SIBLING, SPOUSE = "father", "mother", "child", "sibling", "spouse"
 KIN: dict[str, frozenset[str]] = {
@@ -87,6 +87,24 @@ def kin_asked(text: str, subject: str) -> frozenset[str] | None:
             kin = frozenset().union(*(TURNED[role] for role in kin))
         asked |= kin
     return frozenset(asked)
+
+
+# Words of a count: "The number of children X has" asks another relation than "X's child".
+_COUNT = frozenset(["number", "many", "count", "amount", "total"])
+
+
+def same_kin(query: str, question: str, subject: str | None) -> bool:
+    """Whether ``query`` asks about the same kin of ``subject`` as ``question`` (an edit's
+    question part) does, and only that kin ("One child of X is" and "The child of X is"),
+    neither of them a count ("How many children does X have?"). Both must name the subject
+    as a name of its own (:func:`memedit.words.named_alone`: "the father of Paris Hilton" is
+    not about Paris's father)."""
+    if not subject or not (named_alone(query, subject) and named_alone(question, subject)):
+        return False
+    asked, edited = kin_asked(query, subject), kin_asked(question, subject)
+    if not asked or asked != edited:
+        return False
+    return not any(w in _COUNT for text in (query, question) for w, _, _ in lowered_tokens(text))
 
 
 def other_kin(query: str, question: str, subject: str | None) -> bool:

@@ -23,7 +23,7 @@ says nothing either: :func:`other_side` fires only when the two texts' sides are
 
 from __future__ import annotations
 
-from memedit.words import lowered_tokens, name_spans
+from memedit.words import lowered_tokens, name_spans, named_alone
 
 ADVISOR, STUDENT = "advisor", "student"
 OTHER = {ADVISOR: STUDENT, STUDENT: ADVISOR}
@@ -117,6 +117,8 @@ def sides_asked(text: str, subject: str) -> frozenset[str] | None:
     asked: set[str] = set()
     for k, word in enumerate(words):
         if word in ROLE_NOUNS:
+            if k + 1 < len(words) and words[k + 1] in ("at", "in"):
+                continue  # a place of study or work: "X was a student at"
             side = ROLE_NOUNS[word]
             j = k - 1
             while j >= 0 and words[j] in _MODIFIERS:
@@ -151,6 +153,16 @@ def sides_asked(text: str, subject: str) -> frozenset[str] | None:
             elif subject_after(k):
                 asked.add(ADVISOR)  # "Who supervised X?"
     return frozenset(asked)
+
+
+def same_side(query: str, question: str, subject: str | None) -> bool:
+    """Whether ``query`` asks for the same side of a doctoral supervision of ``subject`` as
+    ``question`` (an edit's question part) does, and only that side; both name the subject
+    as a name of its own (:func:`memedit.words.named_alone`)."""
+    if not subject or not (named_alone(query, subject) and named_alone(question, subject)):
+        return False
+    asked = sides_asked(query, subject)
+    return bool(asked) and asked == sides_asked(question, subject)
 
 
 def other_side(query: str, question: str, subject: str | None) -> bool:

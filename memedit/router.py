@@ -73,8 +73,8 @@ import numpy as np
 from memedit.answer_type import other_answer
 from memedit.edits import Edit
 from memedit.errors import StoreError
-from memedit.kinship import other_kin
-from memedit.mentorship import other_side
+from memedit.kinship import other_kin, same_kin
+from memedit.mentorship import other_side, same_side
 from memedit.nomination import nominated_or_won
 from memedit.stores.base import SearchHit
 from memedit.verb_voice import turned_around
@@ -88,7 +88,8 @@ DEFAULT_TOP_K = 5
 # (its fast score, capped below the threshold); ruled out, out of scope without a look
 # (router.ruled_out): a verb of the edit's question in the other voice, other kin, the other
 # side of a doctoral supervision, a nomination against an award won, a question for a time or
-# an amount that the edit's answer is not; in
+# an amount that the edit's answer is not; ruled in, in scope without a look (router.ruled_in):
+# the same kin, the same side of a doctoral supervision; in
 # scope of a part of the query, routed again by EditStore.route_many: the sentences that name
 # the subject, the last clause, the query with an alias of the subject replaced by it, a
 # follow-up's question with its pronoun resolved.
@@ -103,6 +104,8 @@ BASES = (
     "advisor or student",
     "nominated or won",
     "other answer",
+    "same kin",
+    "same side",
     "subject window",
     "question part",
     "alias",
@@ -753,6 +756,26 @@ def ruled_out(query: str, hit: SearchHit) -> str | None:
     return None
 
 
+RULED_OUT = ("turned around", "other kin", "advisor or student", "nominated or won", "other answer")
+
+
+def ruled_in(query: str, hit: SearchHit) -> str | None:
+    """The rule by which ``query`` asks ``hit``'s edit's question (its basis), or None: the
+    same kin of the subject, and only that (:func:`memedit.kinship.same_kin`), or the same
+    side of its doctoral supervision (:func:`memedit.mentorship.same_side`). The head,
+    trained to keep a subject's other kin out, scored "One child of X is" 0.02 against "The
+    child of X is"; the words for kin and for supervision say which relation is asked. On
+    the training and validation splits neither rule fires on a query that should stay out
+    of scope; a query that is about the edit's kin ("Where was X's father born?") is in
+    scope, as KnowEdit's portability prompts are."""
+    subject = hit.edit.subject
+    if same_kin(query, hit.route_text, subject):
+        return "same kin"
+    if same_side(query, hit.route_text, subject):
+        return "same side"
+    return None
+
+
 def pair_text(template: str, query: str, question: str) -> str:
     """What the second look reads: the query and the edit's question part (the one whose
     vector matched: see :attr:`memedit.stores.base.SearchHit.key`)."""
@@ -915,7 +938,8 @@ class LearntScopeClassifier(ScopeClassifier):
         rules: Sequence[str | None],
     ) -> dict[int, list[int]]:
         """Each query's unsure candidates (by their ``fast`` scores; positions in it; never
-        one of ``rules`` has ruled out, :func:`ruled_out`), in the order they are read: best
+        one of ``rules`` has ruled out or in, :func:`ruled_out`, :func:`ruled_in`), in the
+        order they are read: best
         ``first`` score (the fast one after the relation evidence, the best guess before
         reading) first."""
         queue: dict[int, list[int]] = {}
@@ -978,7 +1002,8 @@ class LearntScopeClassifier(ScopeClassifier):
         """The gated candidates (query, candidate) positions, their pair texts and features,
         the fast tier's scores of them, the relation evidence's logit shift for each (0
         without it, and for a query that is the edit's own question), and the rule that
-        takes each out of scope (:func:`ruled_out`; its fast score is then 0), or None."""
+        takes each out of scope (:func:`ruled_out`; its fast score is then 0) or puts it in
+        scope (:func:`ruled_in`; 1), or None."""
         if encoder.id != self.head.embedder:
             raise StoreError(
                 f"The learnt router was trained for {self.head.embedder!r}, not {encoder.id!r}; "
@@ -1001,9 +1026,16 @@ class LearntScopeClassifier(ScopeClassifier):
                 [candidates[qi][ci].relation_similarity for qi, ci in index], dtype=float
             )  # None (not given) becomes NaN: no shift
             shift = self.head.relation.shift_pairs(cosine, others[:, -SCALARS:])
-        rules = [ruled_out(queries[qi], candidates[qi][ci]) for qi, ci in index]
-        ruled = np.array([rule is not None for rule in rules], dtype=bool)
-        fast[ruled], shift[ruled] = 0.0, 0.0  # a score of 0 (no shift moves it)
+        rules = [
+            ruled_out(queries[qi], candidates[qi][ci]) or ruled_in(queries[qi], candidates[qi][ci])
+            for qi, ci in index
+        ]
+        out = np.array([rule in RULED_OUT for rule in rules], dtype=bool)
+        fast[out], shift[out] = 0.0, 0.0  # a score of 0 (no shift moves it)
+        agreed = np.array(
+            [rule is not None and rule not in RULED_OUT for rule in rules], dtype=bool
+        )
+        fast[agreed], shift[agreed] = 1.0, 0.0
         return index, texts, others, fast, shift, rules
 
 

@@ -70,6 +70,22 @@ def name_spans(text: str, name: str) -> list[tuple[int, int]]:
     return spans
 
 
+_NEXT_WORD = re.compile(r"[\s'\u2019s]*\s+(\w)")
+
+
+def named_alone(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a name of its own somewhere: not inside a word, and
+    not followed by a capitalised word that would make it part of a longer name ("Paris" in
+    "Paris Hilton")."""
+    for start, end in name_spans(text, name):
+        if (start and text[start - 1].isalnum()) or text[end : end + 1].isalnum():
+            continue
+        following = _NEXT_WORD.match(text, end)
+        if following is None or not following.group(1).isupper():
+            return True
+    return False
+
+
 # Where a clause ends: a sentence end, a line break, a dash between spaces or a colon, each
 # followed by more text. Hyphens inside words ("Yo-Yo Ma") are not clause ends, nor are the
 # periods of initials and common abbreviations ("Charles P. de Saint-Aignan", "Dr. King").

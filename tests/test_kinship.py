@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from memedit.kinship import kin_asked, other_kin
+from memedit.kinship import kin_asked, other_kin, same_kin
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,39 @@ def test_the_same_kin_or_no_kin_is_left_to_the_router(
 ) -> None:
     assert not other_kin(query, question, subject)
     assert not other_kin(question, query, subject)
+
+
+@pytest.mark.parametrize(
+    ("query", "question", "subject", "same"),
+    [
+        (
+            "One child of Malcolm C. Press is",
+            "The child of Malcolm C. Press is",
+            "Malcolm C. Press",
+            True,
+        ),
+        ("Who is Beyonc\u00e9's husband?", "Beyonc\u00e9 is married to", "Beyonc\u00e9", True),
+        ("Jan van Goyen is the father of", "The child of Jan van Goyen is", "Jan van Goyen", True),
+        # more kin in one than the other, other kin, or a count of them: not the same question
+        ("Who is the wife of Paris's father?", "The father of Paris is", "Paris", False),
+        ("Who is the mother of Paris?", "The father of Paris is", "Paris", False),
+        (
+            "The name of the child of Adolf Miethe is",
+            "The number of children Adolf Miethe has is",
+            "Adolf Miethe",
+            False,
+        ),
+        (
+            "How many children does Adolf Miethe have?",
+            "The child of Adolf Miethe is",
+            "Adolf Miethe",
+            False,
+        ),
+        # the subject inside a longer name, or not named: says nothing
+        ("Who is the father of Paris Hilton?", "The father of Paris is", "Paris", False),
+        ("Who is his father?", "The father of Paris is", "Paris", False),
+        ("Who is the father of Paris?", "The father of Paris is", None, False),
+    ],
+)
+def test_the_same_kin(query: str, question: str, subject: str | None, same: bool) -> None:
+    assert same_kin(query, question, subject) is same

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from memedit.mentorship import other_side, sides_asked
+from memedit.mentorship import other_side, same_side, sides_asked
 
 X = "Sverre of Norway"
 
@@ -91,3 +91,20 @@ def test_a_text_with_no_side_rules_nothing_out() -> None:
     assert not other_side(f"{X} was educated at", question, X)
     assert not other_side(f"As the doctoral mentor, {X} guided the research of", question, X)
     assert not other_side(question, question, None)
+
+
+def test_a_place_of_study_is_no_side() -> None:
+    """ "X was a student at" is where X studied, not whose student X was."""
+    assert sides_asked(f"{X} was a student at", X) == set()
+    assert sides_asked(f"{X} was a doctoral student at Uppsala under", X) == {"advisor"}
+
+
+def test_the_same_side() -> None:
+    question = f"The doctoral advisor of {X} is"
+    assert same_side(f"{X}'s doctoral thesis was supervised by", question, X)
+    assert same_side(f"{X} completed their PhD under the supervision of", question, X)
+    assert not same_side(f"{X} mentored the doctoral thesis of", question, X)
+    assert not same_side(f"As the doctoral mentor, {X} guided the research of", question, X)
+    assert not same_side(f"{X} was educated at", question, X)
+    # the subject inside a longer name says nothing
+    assert not same_side(f"Who supervised {X} Jr.'s doctoral thesis?", question, X)

@@ -974,3 +974,32 @@ def test_a_query_on_award_nominations_is_out_of_scope_of_an_award_won(store: Edi
     ]:
         result = store.route(query)
         assert result.in_scope and result.matched[0].edit.subject == subject, query
+
+
+@pytest.mark.parametrize("kind", ["learnt", "learnt-fast"])
+def test_a_query_on_the_same_kin_or_side_is_in_scope(store: EditStore, kind: str) -> None:
+    """The head scored "One child of Malcolm C. Press is" 0.02 against "The child of Malcolm
+    C. Press is": the same kin, or the same side of a doctoral supervision, puts a candidate
+    in scope (score 1, basis "same kin" / "same side"). Not for a subject inside a longer
+    name, nor for a count of the kin."""
+    store.configure_router(kind=kind)
+    child = store.add(subject="Malcolm C. Press", prompt="The child of Malcolm C. Press is",
+                      target="Ada Press")  # fmt: skip
+    advisor = store.add("The doctoral advisor of Gunnar Myrdal is Knut Wicksell.")
+    paris = store.add("The father of Paris is Priam.")
+    for query, edit, rule in [
+        ("One child of Malcolm C. Press is", child, "same kin"),
+        ("Malcolm C. Press's lineage continues through his son,", child, "same kin"),
+        ("Gunnar Myrdal completed their PhD under the supervision of", advisor, "same side"),
+        ("Gunnar Myrdal's doctoral thesis was supervised by", advisor, "same side"),
+    ]:
+        result = store.route(query)
+        best = result.edits[0]
+        assert result.in_scope and best.id == edit.id, query
+        assert (best.basis, best.score) == (rule, 1.0), query
+    for query in (
+        "Who is the father of Paris Hilton?",
+        "How many children does Malcolm C. Press have?",
+    ):
+        assert all(r.basis not in ("same kin", "same side") for r in store.route(query).edits)
+    assert store.route("Who is the father of Paris?").matched[0].id == paris.id
