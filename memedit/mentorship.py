@@ -172,4 +172,6 @@ def other_side(query: str, question: str, subject: str | None) -> bool:
     if not subject:
         return False
     asked, edited = sides_asked(query, subject), sides_asked(question, subject)
-    return bool(asked) and bool(edited) and not (asked & edited)
+    if not asked or not edited:
+        return False
+    return not asked & edited

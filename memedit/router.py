@@ -39,7 +39,9 @@ edit's question part. The classifier then decides, per candidate:
     other kin of the subject (a father against a child), about the other side of its
     doctoral supervision (an advisor against a student), about its award nominations
     against its awards won, or for a time or an amount that the edit's answer is not
-    ("When was Mozart born?" against "born in Vienna").
+    ("When was Mozart born?" against "born in Vienna"); two (:func:`ruled_in`) give a
+    score of 1 to one that the query asks about the same kin, or the same side of a
+    doctoral supervision, and nothing else.
 
 ``learnt-fast``
     The fast tier alone, with its own threshold (``band_choice.fast_only_threshold``

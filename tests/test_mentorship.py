@@ -57,33 +57,22 @@ def test_a_text_that_does_not_name_the_subject_asks_nothing_of_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "side", "other"),
     [
-        f"{X}'s doctoral thesis was supervised by",
-        f"{X} completed their PhD under the supervision of",
-        f"Who was the doctoral advisor of {X}?",
-        f"{X} was a PhD student of",
+        (f"{X}'s doctoral thesis was supervised by", "advisor", "student"),
+        (f"{X} completed their PhD under the supervision of", "advisor", "student"),
+        (f"Who was the doctoral advisor of {X}?", "advisor", "student"),
+        (f"{X} was a PhD student of", "advisor", "student"),
+        (f"{X} mentored the doctoral thesis of", "student", "advisor"),
+        (f"Who did {X} supervise as a PhD student?", "student", "advisor"),
+        (f"{X} served as the doctoral advisor for", "student", "advisor"),
+        (f"The doctoral scholar under the tutelage of {X} is", "student", "advisor"),
     ],
 )
-def test_the_advisor_is_not_the_student(query: str) -> None:
-    question = f"The doctoral student of {X} is"
+def test_the_advisor_is_not_the_student(query: str, side: str, other: str) -> None:
+    question = f"The doctoral {other} of {X} is"
     assert other_side(query, question, X) and other_side(question, query, X)
-    assert not other_side(query, f"The doctoral advisor of {X} is", X)
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        f"{X} mentored the doctoral thesis of",
-        f"Who did {X} supervise as a PhD student?",
-        f"{X} served as the doctoral advisor for",
-        f"The doctoral scholar under the tutelage of {X} is",
-    ],
-)
-def test_the_student_is_not_the_advisor(query: str) -> None:
-    question = f"The doctoral advisor of {X} is"
-    assert other_side(query, question, X) and other_side(question, query, X)
-    assert not other_side(query, f"The doctoral student of {X} is", X)
+    assert not other_side(query, f"The doctoral {side} of {X} is", X)
 
 
 def test_a_text_with_no_side_rules_nothing_out() -> None:

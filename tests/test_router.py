@@ -840,6 +840,13 @@ def test_a_head_can_read_the_relation_cosine_as_a_feature(
         shipped_head.cache_clear()
 
 
+def _assert_reaches(store: EditStore, asked: list[tuple[str, str]]) -> None:
+    """Each query is in scope of its subject's edit."""
+    for query, subject in asked:
+        result = store.route(query)
+        assert result.in_scope and result.matched[0].edit.subject == subject, query
+
+
 def _assert_ruled_out(store: EditStore, rule: str, asked: list[tuple[str, str]]) -> None:
     """Each query is out of scope, and its subject's edit was taken out by ``rule``: score 0."""
     for query, subject in asked:
@@ -898,12 +905,13 @@ def test_a_query_on_other_kin_of_the_subject_is_out_of_scope(store: EditStore) -
             ("Who are the children of Pandion I?", "Pandion I"),
         ],
     )
-    for query, subject in [
-        ("Who is Jan van Goyen's son?", "Jan van Goyen"),
-        ("Who is the wife of Pandion I?", "Pandion I"),
-    ]:
-        result = store.route(query)
-        assert result.in_scope and result.matched[0].edit.subject == subject, query
+    _assert_reaches(
+        store,
+        [
+            ("Who is Jan van Goyen's son?", "Jan van Goyen"),
+            ("Who is the wife of Pandion I?", "Pandion I"),
+        ],
+    )
     # the role turned around asks for the child: no rule takes it out (the head decides)
     result = store.route("Jan van Goyen is the father of")
     assert all(r.basis != "other kin" for r in result.edits)
@@ -968,12 +976,13 @@ def test_a_query_on_award_nominations_is_out_of_scope_of_an_award_won(store: Edi
             ("What award was Gunnar Myrdal nominated for?", "Gunnar Myrdal"),
         ],
     )
-    for query, subject in [
-        ("What award was Rose Byrne nominated for?", "Rose Byrne"),
-        ("Which prize did Gunnar Myrdal win?", "Gunnar Myrdal"),
-    ]:
-        result = store.route(query)
-        assert result.in_scope and result.matched[0].edit.subject == subject, query
+    _assert_reaches(
+        store,
+        [
+            ("What award was Rose Byrne nominated for?", "Rose Byrne"),
+            ("Which prize did Gunnar Myrdal win?", "Gunnar Myrdal"),
+        ],
+    )
 
 
 @pytest.mark.parametrize("kind", ["learnt", "learnt-fast"])
