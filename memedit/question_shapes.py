@@ -152,6 +152,10 @@ ASKED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "siblings": ((), ("Does {} have any brothers or sisters?",)),
     "award": ((), ("Which prize did {} receive?", "What honour was {} awarded?")),
+    "nomination": (
+        (),
+        ("What was {} up for a nomination for?", "Which prize was {} shortlisted for?"),
+    ),
     "alma_mater": (
         ("alma mater", "university"),
         ("Where did {} go to university?", "Which school did {} graduate from?"),
