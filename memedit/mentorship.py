@@ -17,8 +17,10 @@ among subjects with an edit on each of their relations). Which side is asked is 
 
 A text says nothing unless it names the subject whole and has a word of the doctorate
 ("doctoral", "PhD", "thesis") or a role noun, so "X was directed by" (a film) is no
-supervision. A text with both readings ("As the doctoral mentor, X guided the research of")
-says nothing either: :func:`other_side` fires only when the two texts' sides are disjoint.
+supervision; a role noun before "at" or "in" is a place of study ("X was a student at").
+A text with both readings ("As the doctoral mentor, X guided the research of") says nothing
+either: :func:`other_side` fires only when the two texts' sides are disjoint, and
+:func:`same_side` only when they are one and the same side.
 """
 
 from __future__ import annotations
