@@ -25,7 +25,7 @@ either: :func:`other_side` fires only when the two texts' sides are disjoint, an
 
 from __future__ import annotations
 
-from memedit.words import lowered_tokens, name_spans, named_alone
+from memedit.words import name_spans, named_alone, tokens_outside
 
 ADVISOR, STUDENT = "advisor", "student"
 OTHER = {ADVISOR: STUDENT, STUDENT: ADVISOR}
@@ -89,7 +89,7 @@ def sides_asked(text: str, subject: str) -> frozenset[str] | None:
     spans = name_spans(text, subject)
     if not spans:
         return None
-    tokens = [t for t in lowered_tokens(text) if not any(t[1] < b and t[2] > a for a, b in spans)]
+    tokens = tokens_outside(text, spans)
     words = [w for w, _, _ in tokens]
     if not any(w in DOCTORATE or w in ROLE_NOUNS for w in words):
         return frozenset()

@@ -13,7 +13,7 @@ prize was X up for?"), and so does a text that does not name the subject whole.
 
 from __future__ import annotations
 
-from memedit.words import lowered_tokens, name_spans
+from memedit.words import name_spans, tokens_outside
 
 NOMINATED, WON = "nominated", "won"
 NOMINATION_WORDS = frozenset(
@@ -46,8 +46,7 @@ def award_asked(text: str, subject: str) -> str | None:
     spans = name_spans(text, subject)
     if not spans:
         return None
-    tokens = lowered_tokens(text)
-    words = {w for w, s, e in tokens if not any(s < b and e > a for a, b in spans)}
+    words = {w for w, _, _ in tokens_outside(text, spans)}
     if words & NOMINATION_WORDS:
         return NOMINATED
     if words & AWARD_WORDS and words & WINNING_WORDS:

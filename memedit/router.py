@@ -758,9 +758,6 @@ def ruled_out(query: str, hit: SearchHit) -> str | None:
     return None
 
 
-RULED_OUT = ("turned around", "other kin", "advisor or student", "nominated or won", "other answer")
-
-
 def ruled_in(query: str, hit: SearchHit) -> str | None:
     """The rule by which ``query`` asks ``hit``'s edit's question (its basis), or None: the
     same kin of the subject, and only that (:func:`memedit.kinship.same_kin`), or the same
@@ -941,9 +938,8 @@ class LearntScopeClassifier(ScopeClassifier):
     ) -> dict[int, list[int]]:
         """Each query's unsure candidates (by their ``fast`` scores; positions in it; never
         one of ``rules`` has ruled out or in, :func:`ruled_out`, :func:`ruled_in`), in the
-        order they are read: best
-        ``first`` score (the fast one after the relation evidence, the best guess before
-        reading) first."""
+        order they are read: best ``first`` score (the fast one after the relation evidence,
+        the best guess before reading) first."""
         queue: dict[int, list[int]] = {}
         ruled = np.array([rule is not None for rule in rules], dtype=bool)
         unsure = np.flatnonzero(self.head.unsure(fast) & ~ruled)
@@ -1028,16 +1024,16 @@ class LearntScopeClassifier(ScopeClassifier):
                 [candidates[qi][ci].relation_similarity for qi, ci in index], dtype=float
             )  # None (not given) becomes NaN: no shift
             shift = self.head.relation.shift_pairs(cosine, others[:, -SCALARS:])
-        rules = [
-            ruled_out(queries[qi], candidates[qi][ci]) or ruled_in(queries[qi], candidates[qi][ci])
-            for qi, ci in index
-        ]
-        out = np.array([rule in RULED_OUT for rule in rules], dtype=bool)
-        fast[out], shift[out] = 0.0, 0.0  # a score of 0 (no shift moves it)
-        agreed = np.array(
-            [rule is not None and rule not in RULED_OUT for rule in rules], dtype=bool
-        )
-        fast[agreed], shift[agreed] = 1.0, 0.0
+        rules: list[str | None] = []
+        for n, (qi, ci) in enumerate(index):
+            rule = ruled_out(queries[qi], candidates[qi][ci])
+            if rule is not None:
+                fast[n], shift[n] = 0.0, 0.0  # a score of 0 (no shift moves it)
+            else:
+                rule = ruled_in(queries[qi], candidates[qi][ci])
+                if rule is not None:
+                    fast[n], shift[n] = 1.0, 0.0
+            rules.append(rule)
         return index, texts, others, fast, shift, rules
 
 

@@ -57,6 +57,12 @@ def lowered_tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
+def tokens_outside(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, int, int]]:
+    """:func:`lowered_tokens` of ``text`` but those that overlap one of ``spans`` (a name's,
+    from :func:`name_spans`): the words a rule reads around a subject."""
+    return [t for t in lowered_tokens(text) if not any(t[1] < b and t[2] > a for a, b in spans)]
+
+
 def name_spans(text: str, name: str) -> list[tuple[int, int]]:
     """Where ``text`` names ``name`` whole (case and accents folded), as character spans of
     ``text``; none when folding changes the text's length (the spans would not fit it)."""
